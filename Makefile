@@ -1,0 +1,34 @@
+# make demo: set up .venv and run the blog-post workflow twice on the embedded SQLite default.
+# make test: set up .venv and run ruff, mypy and the whole test suite.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+
+.PHONY: demo test lint bench clean
+
+$(INSTALLED): pyproject.toml
+	@$(PYTHON) -m venv $(VENV) || { echo "error: '$(PYTHON) -m venv' failed; on Debian: apt-get install python3-venv" >&2; exit 1; }
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev,postgres]'
+	@touch $@
+
+demo: $(INSTALLED)
+	$(BIN)/python examples/demo.py
+
+lint: $(INSTALLED)
+	$(BIN)/ruff check wfnb tests bench examples
+	$(BIN)/mypy
+
+test: lint
+	$(BIN)/pytest
+
+$(VENV)/.bench-installed: $(INSTALLED)
+	$(BIN)/python -m pip install --quiet -e '.[dev,postgres,bench]'
+	@touch $@
+
+bench: $(VENV)/.bench-installed
+	$(BIN)/python bench/storage.py
+
+clean:
+	rm -rf $(VENV) tmp .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,80 @@
+"""Fixtures: every storage test runs on SQLite and, when WFNB_TEST_POSTGRES_URL is set, PostgreSQL.
+
+Without the variable the PostgreSQL cases skip with that reason shown in the summary (-ra); with
+WFNB_REQUIRE_POSTGRES=1 (set by .ci/run) a missing or unreachable server fails them instead.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from wfnb import SqliteWorkflowStorage, WorkflowStorage
+
+POSTGRES_URL = os.environ.get("WFNB_TEST_POSTGRES_URL", "")
+REQUIRE_POSTGRES = os.environ.get("WFNB_REQUIRE_POSTGRES") == "1"
+
+StorageFactory = Callable[..., WorkflowStorage]
+
+
+def postgres_url() -> str:
+    """The test server's URL, or skip (fail, when required) with the reason."""
+    if not POSTGRES_URL:
+        reason = "WFNB_TEST_POSTGRES_URL is not set: PostgreSQL tests skipped"
+        if REQUIRE_POSTGRES:
+            pytest.fail(reason + " but WFNB_REQUIRE_POSTGRES=1")
+        pytest.skip(reason)
+    return POSTGRES_URL
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def backend(request: pytest.FixtureRequest) -> str:
+    if request.param == "postgres":
+        postgres_url()
+    return str(request.param)
+
+
+@pytest.fixture
+def table_name() -> str:
+    return f"wf_{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def make_storage(backend: str, tmp_path: Path, table_name: str) -> Iterator[StorageFactory]:
+    """Open (another) storage on this test's database and table; tables dropped afterwards."""
+    opened: list[WorkflowStorage] = []
+
+    def make(**kwargs: Any) -> WorkflowStorage:
+        name = kwargs.pop("table_name", table_name)
+        storage: WorkflowStorage
+        if backend == "sqlite":
+            storage = SqliteWorkflowStorage(name, tmp_path / "workflows.db", **kwargs)
+        else:
+            storage = WorkflowStorage(name, postgres_url(), **kwargs)
+        opened.append(storage)
+        return storage
+
+    yield make
+    for storage in opened:
+        storage.close()
+    if backend == "postgres":
+        drop_tables(postgres_url(), table_name)
+
+
+def drop_tables(url: str, table_name: str) -> None:
+    engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    with engine.begin() as conn:
+        for suffix in ("", "_versions", "_runs", "_meta"):
+            conn.execute(sa.text(f'DROP TABLE IF EXISTS "{table_name}{suffix}"'))
+    engine.dispose()
+
+
+@pytest.fixture
+def storage(make_storage: StorageFactory) -> WorkflowStorage:
+    return make_storage()

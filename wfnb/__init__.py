@@ -1,0 +1,57 @@
+"""wfnb: Jupyter-first stateful workflows.
+
+A :class:`Workflow`'s ``session_state`` is read from storage when a run starts and written when
+it ends (or on ``write_to_storage()``), through `dataset` in SQLite (:class:`SqliteWorkflowStorage`)
+or PostgreSQL (:class:`PostgresWorkflowStorage`), with a version history and compare-and-swap
+saves that never lose a concurrent update.
+"""
+
+from wfnb._errors import (
+    CorruptStateError,
+    InvalidNameError,
+    SchemaVersionError,
+    SessionConflictError,
+    SessionNotFoundError,
+    StorageError,
+    UnstorableStateError,
+    WfnbError,
+    WorkflowBusyError,
+)
+from wfnb._events import RunEvent, RunResponse
+from wfnb._workflow import Workflow, logger
+from wfnb.storage import (
+    PostgresWorkflowStorage,
+    RunRecord,
+    SaveResult,
+    SessionSummary,
+    SqliteWorkflowStorage,
+    StoredSession,
+    VersionInfo,
+    WorkflowStorage,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CorruptStateError",
+    "InvalidNameError",
+    "PostgresWorkflowStorage",
+    "RunEvent",
+    "RunRecord",
+    "RunResponse",
+    "SaveResult",
+    "SchemaVersionError",
+    "SessionConflictError",
+    "SessionNotFoundError",
+    "SessionSummary",
+    "SqliteWorkflowStorage",
+    "StorageError",
+    "StoredSession",
+    "UnstorableStateError",
+    "VersionInfo",
+    "WfnbError",
+    "Workflow",
+    "WorkflowBusyError",
+    "WorkflowStorage",
+    "logger",
+]

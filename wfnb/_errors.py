@@ -1,0 +1,86 @@
+"""The exceptions wfnb raises, all under one root so callers can catch them together.
+
+    WfnbError
+    ├── StorageError               the database could not do what was asked (names table, session, cause)
+    │   ├── SchemaVersionError     the tables were written by a newer wfnb, or a migration failed
+    │   └── CorruptStateError      a stored row is not the JSON wfnb wrote (edited by hand?)
+    ├── SessionConflictError       another writer saved the same keys first (compare-and-swap lost)
+    ├── SessionNotFoundError       no stored session (or version) under that id   (also a LookupError)
+    ├── UnstorableStateError       a value in session_state cannot be stored; names its path (also a TypeError)
+    ├── InvalidNameError           a table name or session id that wfnb refuses   (also a ValueError)
+    └── WorkflowBusyError          a second run started on an instance that is still running one
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+
+class WfnbError(Exception):
+    """Base class of every error wfnb raises on purpose."""
+
+
+class StorageError(WfnbError):
+    """A database operation failed; the message names the table, the session and the cause."""
+
+    def __init__(self, message: str, *, table: str, session_id: str | None = None) -> None:
+        where = f"table {table!r}" + (f", session {session_id!r}" if session_id is not None else "")
+        super().__init__(f"{message} ({where})")
+        self.table = table
+        self.session_id = session_id
+
+
+class SchemaVersionError(StorageError):
+    """The stored schema cannot be used by this version of wfnb."""
+
+
+class CorruptStateError(StorageError):
+    """A stored state or history row cannot be decoded."""
+
+
+class SessionConflictError(WfnbError):
+    """Another writer saved this session since it was loaded, and changed the same top-level keys.
+
+    The in-memory state is left as it was: resolve by reloading, or overwrite on purpose with
+    ``write_to_storage(force=True)``.
+    """
+
+    def __init__(
+        self,
+        session_id: str,
+        *,
+        keys: Iterable[str],
+        expected_version: int,
+        stored_version: int,
+    ) -> None:
+        self.session_id = session_id
+        self.keys = sorted(keys)
+        self.expected_version = expected_version
+        self.stored_version = stored_version
+        shown = ", ".join(repr(k) for k in self.keys) or "(the session was deleted)"
+        super().__init__(
+            f"session {session_id!r} was saved by another writer (version {stored_version}) "
+            f"since this one loaded version {expected_version}, and both changed: {shown}. "
+            "Reload it, or call write_to_storage(force=True) to overwrite on purpose."
+        )
+
+
+class SessionNotFoundError(WfnbError, LookupError):
+    """No stored session, or no stored version, under the given id."""
+
+
+class UnstorableStateError(WfnbError, TypeError):
+    """A value cannot be stored as JSON; ``path`` says where it is, e.g. ``session_state["a"][3]``."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(f"{path}: {reason}; nothing was written")
+
+
+class InvalidNameError(WfnbError, ValueError):
+    """A table name or session id that would be unsafe or unusable in the database."""
+
+
+class WorkflowBusyError(WfnbError, RuntimeError):
+    """One Workflow instance runs one run at a time."""

@@ -1,0 +1,49 @@
+"""What a workflow run yields: RunResponse objects, tagged with a RunEvent."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+
+class RunEvent(str, Enum):
+    """The kind of a RunResponse (Agno's names and values, so code moves over unchanged)."""
+
+    run_started = "RunStarted"
+    run_response = "RunResponse"
+    run_completed = "RunCompleted"
+    run_error = "RunError"
+    workflow_started = "WorkflowStarted"
+    workflow_completed = "WorkflowCompleted"
+
+
+#: Events after which a consumer may stop iterating: the run's state is saved before they are
+#: handed out, so stopping there loses nothing.
+COMPLETION_EVENTS = frozenset({RunEvent.run_completed, RunEvent.workflow_completed})
+
+
+@dataclass
+class RunResponse:
+    """One piece of a run's output; the runtime fills in ``run_id`` and ``session_id``."""
+
+    content: Any = None
+    content_type: str = "str"
+    event: str = RunEvent.run_response.value
+    run_id: str | None = None
+    session_id: str | None = None
+    workflow_name: str | None = None
+    created_at: float = field(default_factory=time.time)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.event, RunEvent):
+            self.event = self.event.value
+        if self.content_type == "str" and self.content is not None and not isinstance(
+            self.content, str
+        ):
+            self.content_type = type(self.content).__name__
+
+    def get_content_as_string(self) -> str:
+        """The content as text (``""`` for None)."""
+        return "" if self.content is None else str(self.content)

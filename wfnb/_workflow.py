@@ -1,0 +1,302 @@
+"""Workflow: a ``run()`` whose ``session_state`` is loaded before it starts and saved when it ends.
+
+Subclasses write ``run`` as a generator, a plain function, a coroutine or an async generator; the
+class wraps it (in ``__init_subclass__``) so that every call is one *run*:
+
+1. a new ``run_id``; a second run on a busy instance raises WorkflowBusyError;
+2. ``session_state`` is read from storage (edits made to it outside a run since the last load or
+   save are kept, merged by the same rule as concurrent saves);
+3. the run is recorded as ``running``; each item it yields becomes a RunResponse stamped with
+   ``run_id`` and ``session_id``;
+4. the state is saved when the run completes, and also just before a completion event
+   (``RunEvent.workflow_completed`` / ``run_completed``) is handed out, so a consumer that stops
+   there loses nothing;
+5. a run that raises, is interrupted or is closed early by its consumer writes nothing more:
+   what ``write_to_storage()`` saved stays, the half-mutated state stays on the instance for a
+   look or a deliberate ``write_to_storage()``, and the next run starts from the stored state.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+import threading
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from types import TracebackType
+from typing import Any, TypeVar
+
+from wfnb._errors import SessionConflictError, WorkflowBusyError
+from wfnb._events import COMPLETION_EVENTS, RunResponse
+from wfnb.storage._codec import EncodedState, decode_state, encode_state, join_parts
+from wfnb.storage._merge import merge_parts
+from wfnb.storage._sessions import WorkflowStorage, check_session_id
+
+logger = logging.getLogger("wfnb")
+
+_EMPTY = EncodedState({}, b"{}")
+_Body = TypeVar("_Body", bound=Callable[..., Any])
+
+
+class Workflow:
+    """Base class of workflows; see the module docstring for the persistence rules.
+
+    Extra fields declared as class attributes (``writer: Agent = None``) may be passed as
+    keyword arguments. ``session_state`` given here fills keys the stored session lacks.
+    """
+
+    name: str | None = None
+    description: str | None = None
+
+    def __init__(
+        self,
+        *,
+        session_id: str | None = None,
+        storage: WorkflowStorage | None = None,
+        session_state: dict[str, Any] | None = None,
+        name: str | None = None,
+        description: str | None = None,
+        **fields: Any,
+    ) -> None:
+        for key, value in fields.items():
+            if key.startswith("_") or not hasattr(type(self), key):
+                raise TypeError(
+                    f"{type(self).__name__} has no field {key!r}; declare it as a class "
+                    f"attribute (e.g. `{key}: Any = None`) to pass it here"
+                )
+            setattr(self, key, value)
+        self.name = name or self.name or type(self).__name__
+        self.description = description or self.description
+        self.session_id = check_session_id(session_id or str(uuid.uuid4()))
+        self.storage = storage
+        self.run_id: str | None = None
+        self.run_response: RunResponse | None = None
+        self.session_state: dict[str, Any] = {}
+        self._defaults = dict(session_state or {})
+        self._synced = _EMPTY  # the state as last loaded or saved
+        self._version = 0  # its version in storage (0: nothing stored)
+        self._abandoned_by: str | None = None  # run whose failure left session_state half-done
+        self._active_run: _Run | None = None
+        self._run_lock = threading.Lock()
+        self.read_from_storage()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for method in ("run", "arun"):
+            body = cls.__dict__.get(method)
+            if body is not None and not getattr(body, "_wfnb_wrapped", False):
+                setattr(cls, method, _wrap(body))
+        if "run" in cls.__dict__ and "arun" not in cls.__dict__:
+            run = cls.__dict__["run"]
+            if inspect.iscoroutinefunction(run) or inspect.isasyncgenfunction(run):
+                cls.arun = run  # type: ignore[method-assign]
+
+    def run(self, *args: Any, **kwargs: Any) -> Any:
+        """Override with the workflow's body (generator, function, coroutine or async generator)."""
+        raise NotImplementedError(f"{type(self).__name__} does not define run()")
+
+    def arun(self, *args: Any, **kwargs: Any) -> Any:
+        """The async spelling of run(): defined when run is a coroutine or an async generator."""
+        raise NotImplementedError(f"{type(self).__name__} defines no async run()")
+
+    @property
+    def version(self) -> int:
+        """The stored version ``session_state`` was last loaded from or saved as (0: none)."""
+        return self._version
+
+    # -- persistence ---------------------------------------------------------------------------
+
+    def read_from_storage(self) -> dict[str, Any]:
+        """Replace ``session_state`` with the stored one, dropping unsaved in-memory changes."""
+        stored = self.storage.read(self.session_id) if self.storage is not None else None
+        state = stored.session_state if stored is not None else {}
+        self._adopt(state, stored.version if stored is not None else 0)
+        return self.session_state
+
+    def write_to_storage(self, *, force: bool = False) -> int | None:
+        """Save ``session_state`` now; returns the stored version (None without storage).
+
+        Raises SessionConflictError if another writer changed the same top-level keys since
+        this instance loaded them (``force=True`` overwrites), and UnstorableStateError naming
+        the path of a value JSON cannot hold; in both cases nothing is written and
+        ``session_state`` is left as it is.
+        """
+        if self.storage is None:
+            logger.warning("workflow %r has no storage: session_state stays in memory", self.name)
+            return None
+        encoded = encode_state(self.session_state)
+        if encoded.parts == self._synced.parts and not force:
+            return self._version
+        result = self.storage.save(
+            self.session_id, self.session_state, expected_version=self._version,
+            workflow_name=self.name, run_id=self.run_id if self._active_run else None,
+            source="run" if self._active_run else "save", force=force,
+        )
+        if result.session_state is not None:
+            for key in result.merged_keys:
+                if key in result.session_state:
+                    self.session_state[key] = result.session_state[key]
+                else:
+                    self.session_state.pop(key, None)
+            encoded = encode_state(result.session_state)
+        self._synced, self._version, self._abandoned_by = encoded, result.version, None
+        return result.version
+
+    def _adopt(self, state: dict[str, Any], version: int) -> None:
+        """Make ``state`` (stored at ``version``) the in-memory state, defaults filled in."""
+        for key, value in self._defaults.items():
+            state.setdefault(key, value)
+        self._synced, self._version, self._abandoned_by = encode_state(state), version, None
+        self.session_state.clear()
+        self.session_state.update(state)
+
+    def _load_for_run(self) -> None:
+        """Read the stored state, carrying over edits made to session_state outside a run."""
+        if self.storage is None:
+            return
+        if self._abandoned_by is not None:
+            logger.warning(
+                "session %r: discarding unsaved changes left by run %s, which did not complete; "
+                "call write_to_storage() after a failed run to keep them",
+                self.session_id, self._abandoned_by,
+            )
+        pending = encode_state(self.session_state) if self._abandoned_by is None else self._synced
+        if pending.parts == self._synced.parts:
+            self.read_from_storage()
+            return
+        stored = self.storage.read(self.session_id)
+        theirs = encode_state(stored.session_state) if stored is not None else _EMPTY
+        version = stored.version if stored is not None else 0
+        merged = merge_parts(self._synced.parts, pending.parts, theirs.parts)
+        if isinstance(merged, set):
+            raise SessionConflictError(
+                self.session_id, keys=merged, expected_version=self._version,
+                stored_version=version,
+            )
+        self._synced, self._version = theirs, version
+        self.session_state.clear()
+        self.session_state.update(decode_state(join_parts(merged[0])))
+
+    # -- runs ----------------------------------------------------------------------------------
+
+    def _claim(self, run: _Run) -> None:
+        with self._run_lock:
+            if self._active_run is not None:
+                raise WorkflowBusyError(
+                    f"workflow {self.name!r} (session {self.session_id!r}) is still running run "
+                    f"{self._active_run.run_id}; one instance runs one run at a time: create "
+                    "another instance with the same session_id and storage to run in parallel"
+                )
+            self._active_run = run
+
+    def _release(self) -> None:
+        with self._run_lock:
+            self._active_run = None
+
+
+class _Run:
+    """One run's bookkeeping, shared by the four kinds of run body."""
+
+    def __init__(self, workflow: Workflow, body: Callable[..., Any], args: Any, kwargs: Any):
+        self.workflow = workflow
+        self.run_id = str(uuid.uuid4())
+        self.output: list[str] = []
+        self.completion_handed_out = False
+        try:
+            bound = inspect.signature(body).bind(workflow, *args, **kwargs).arguments
+            self.input = {k: v for k, v in list(bound.items())[1:]}
+        except TypeError:
+            self.input = {"args": list(args), "kwargs": kwargs}
+
+    def __enter__(self) -> _Run:
+        wf = self.workflow
+        wf._claim(self)
+        try:
+            wf.run_id = self.run_id
+            wf._load_for_run()
+            if wf.storage is not None:
+                wf.storage.record_run_start(self.run_id, wf.session_id, wf.name, self.input)
+        except BaseException:
+            wf._release()
+            raise
+        return self
+
+    def stamp(self, item: Any) -> RunResponse:
+        """Wrap and tag one yielded (or returned) item; save first if it announces completion."""
+        wf = self.workflow
+        response = item if isinstance(item, RunResponse) else RunResponse(content=item)
+        response.run_id, response.session_id = self.run_id, wf.session_id
+        response.workflow_name = wf.name
+        if response.content is not None:
+            self.output.append(response.get_content_as_string())
+        if response.event in COMPLETION_EVENTS:
+            wf.write_to_storage()
+            self.completion_handed_out = True
+        wf.run_response = response
+        return response
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, _tb: TracebackType | None
+    ) -> None:
+        wf = self.workflow
+        status, message = "completed", None
+        try:
+            if kind is None or (kind is GeneratorExit and self.completion_handed_out):
+                try:
+                    wf.write_to_storage()
+                except Exception as exc:
+                    status, message = "failed", f"saving the final state failed: {exc!r}"
+                    raise
+            elif issubclass(kind, (GeneratorExit, KeyboardInterrupt)):
+                status = "interrupted"
+            else:
+                status, message = "failed", f"{kind.__name__}: {error}"
+        finally:
+            if status != "completed":
+                wf._abandoned_by = self.run_id
+            try:
+                if wf.storage is not None:
+                    wf.storage.record_run_end(
+                        self.run_id, status=status, output="".join(self.output),
+                        error=message, version=wf.version or None, session_id=wf.session_id,
+                    )
+            finally:
+                wf._release()
+
+
+def _wrap(body: _Body) -> _Body:
+    """Make ``body`` a run: the same kind of callable, with the run lifecycle around it."""
+    if inspect.isasyncgenfunction(body):
+
+        async def run_async_gen(self: Workflow, *args: Any, **kwargs: Any) -> AsyncIterator[Any]:
+            with _Run(self, body, args, kwargs) as run:
+                async for item in body(self, *args, **kwargs):
+                    yield run.stamp(item)
+
+        wrapper: Any = run_async_gen
+    elif inspect.iscoroutinefunction(body):
+
+        async def run_coroutine(self: Workflow, *args: Any, **kwargs: Any) -> RunResponse:
+            with _Run(self, body, args, kwargs) as run:
+                return run.stamp(await body(self, *args, **kwargs))
+
+        wrapper = run_coroutine
+    elif inspect.isgeneratorfunction(body):
+
+        def run_generator(self: Workflow, *args: Any, **kwargs: Any) -> Iterator[RunResponse]:
+            with _Run(self, body, args, kwargs) as run:
+                for item in body(self, *args, **kwargs):
+                    yield run.stamp(item)
+
+        wrapper = run_generator
+    else:
+
+        def run_function(self: Workflow, *args: Any, **kwargs: Any) -> RunResponse:
+            with _Run(self, body, args, kwargs) as run:
+                return run.stamp(body(self, *args, **kwargs))
+
+        wrapper = run_function
+    functools.update_wrapper(wrapper, body)
+    wrapper._wfnb_wrapped = True
+    return wrapper  # type: ignore[no-any-return]

@@ -1,0 +1,78 @@
+"""What storage hands back: plain, frozen records (no live database objects)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+RunStatus = Literal["running", "completed", "failed", "interrupted"]
+VersionSource = Literal["run", "save", "edit", "restore", "import"]
+
+
+def timestamp(seconds: float) -> dt.datetime:
+    """A stored epoch time as an aware UTC datetime."""
+    return dt.datetime.fromtimestamp(seconds, tz=dt.timezone.utc)
+
+
+@dataclass(frozen=True)
+class SessionSummary:
+    """One session as listed: everything but the state itself."""
+
+    session_id: str
+    workflow_name: str | None
+    version: int
+    state_bytes: int
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class StoredSession(SessionSummary):
+    """A session with its state (the current version, or the one asked for)."""
+
+    session_state: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    """One entry of a session's history. ``source`` says what made it; ``run_id`` which run."""
+
+    session_id: str
+    version: int
+    source: str
+    run_id: str | None
+    state_bytes: int
+    created_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One run of a workflow on a session, as recorded in the runs table."""
+
+    run_id: str
+    session_id: str
+    workflow_name: str | None
+    status: str
+    input: Any
+    output: str | None
+    error: str | None
+    version: int | None
+    started_at: dt.datetime
+    ended_at: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class SaveResult:
+    """What a save did.
+
+    ``version`` is the session's version after the save. ``merged_keys`` lists the top-level keys
+    taken from another writer's newer save (then ``session_state`` is the merged state, which the
+    caller should adopt); ``written`` is False when the state had not changed and nothing was
+    stored.
+    """
+
+    version: int
+    written: bool = True
+    merged_keys: tuple[str, ...] = ()
+    session_state: dict[str, Any] | None = None

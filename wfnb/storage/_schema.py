@@ -1,0 +1,141 @@
+"""The tables wfnb keeps for one ``table_name``, and the migrations that create and upgrade them.
+
+For ``table_name="t"``:
+
+- ``t``           one row per session: its current state (exact JSON text) and metadata
+- ``t_versions``  one row per saved version: a full state or a delta on the version before it
+- ``t_runs``      one row per run: status, input, output, error, timings
+- ``t_meta``      key/value rows; ``schema_version`` says which migrations have run
+
+Migrations are ordered and idempotent, run in one transaction on open; a database whose
+schema_version is newer than this wfnb knows is refused rather than guessed at.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from wfnb._errors import InvalidNameError, SchemaVersionError
+
+_TABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,47}")
+
+
+def check_table_name(name: object) -> str:
+    """The table name, if it is a plain identifier (letters, digits, _; at most 48 characters)."""
+    if not isinstance(name, str) or not _TABLE_NAME.fullmatch(name):
+        raise InvalidNameError(
+            f"table_name {name!r} is not allowed: use letters, digits and '_', "
+            "starting with a letter or '_', at most 48 characters"
+        )
+    return name
+
+
+@dataclass(frozen=True)
+class Tables:
+    """SQLAlchemy Core tables for one table_name family."""
+
+    name: str
+    sessions: sa.Table
+    versions: sa.Table
+    runs: sa.Table
+    meta: sa.Table
+
+    @classmethod
+    def define(cls, name: str) -> Tables:
+        metadata = sa.MetaData()
+        sessions = sa.Table(
+            name, metadata,
+            sa.Column("session_id", sa.Text, primary_key=True),
+            sa.Column("workflow_name", sa.Text, nullable=True),
+            sa.Column("version", sa.Integer, nullable=False),
+            sa.Column("state", sa.Text, nullable=False),
+            sa.Column("state_bytes", sa.Integer, nullable=False),
+            sa.Column("created_at", sa.Float, nullable=False),
+            sa.Column("updated_at", sa.Float, nullable=False),
+            sa.Index(f"ix_{name}_updated_at", "updated_at"),
+            sa.Index(f"ix_{name}_workflow_name", "workflow_name", "updated_at"),
+        )
+        versions = sa.Table(
+            f"{name}_versions", metadata,
+            sa.Column("session_id", sa.Text, primary_key=True),
+            sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
+            sa.Column("base_version", sa.Integer, nullable=True),  # NULL: data is a full state
+            sa.Column("data", sa.Text, nullable=False),
+            sa.Column("state_bytes", sa.Integer, nullable=False),
+            sa.Column("source", sa.Text, nullable=False),
+            sa.Column("run_id", sa.Text, nullable=True),
+            sa.Column("created_at", sa.Float, nullable=False),
+        )
+        runs = sa.Table(
+            f"{name}_runs", metadata,
+            sa.Column("run_id", sa.Text, primary_key=True),
+            sa.Column("session_id", sa.Text, nullable=False),
+            sa.Column("workflow_name", sa.Text, nullable=True),
+            sa.Column("status", sa.Text, nullable=False),
+            sa.Column("input", sa.Text, nullable=True),
+            sa.Column("output", sa.Text, nullable=True),
+            sa.Column("error", sa.Text, nullable=True),
+            sa.Column("version", sa.Integer, nullable=True),
+            sa.Column("started_at", sa.Float, nullable=False),
+            sa.Column("ended_at", sa.Float, nullable=True),
+            sa.Index(f"ix_{name}_runs_session", "session_id", "started_at"),
+        )
+        meta = sa.Table(
+            f"{name}_meta", metadata,
+            sa.Column("key", sa.Text, primary_key=True),
+            sa.Column("value", sa.Text, nullable=False),
+        )
+        return cls(name, sessions, versions, runs, meta)
+
+
+def _create_v1(conn: sa.Connection, tables: Tables) -> None:
+    for table in (tables.meta, tables.sessions, tables.versions, tables.runs):
+        table.create(conn, checkfirst=True)
+
+
+Migration = Callable[[sa.Connection, Tables], None]
+
+#: (schema version, migration) in order; each brings the tables from the version before it.
+MIGRATIONS: list[tuple[int, Migration]] = [(1, _create_v1)]
+
+
+def stored_schema_version(conn: sa.Connection, tables: Tables) -> int:
+    """The schema_version recorded in the database; 0 when the tables do not exist yet."""
+    if not sa.inspect(conn).has_table(tables.meta.name):
+        return 0
+    value = conn.execute(
+        sa.select(tables.meta.c.value).where(tables.meta.c.key == "schema_version")
+    ).scalar()
+    return int(value) if value is not None else 0
+
+
+def migrate(conn: sa.Connection, tables: Tables, migrations: list[tuple[int, Migration]]) -> int:
+    """Bring the tables up to the newest schema inside the caller's transaction; returns it."""
+    latest = migrations[-1][0]
+    current = stored_schema_version(conn, tables)
+    if current > latest:
+        raise SchemaVersionError(
+            f"the database has schema version {current}, newer than this wfnb knows ({latest}); "
+            "upgrade wfnb to open it (nothing was changed)",
+            table=tables.name,
+        )
+    for version, step in migrations:
+        if version > current:
+            step(conn, tables)
+            _set_schema_version(conn, tables, version, first=current == 0 and version == 1)
+            current = version
+    return current
+
+
+def _set_schema_version(conn: sa.Connection, tables: Tables, version: int, *, first: bool) -> None:
+    meta = tables.meta
+    if first:
+        conn.execute(sa.insert(meta).values(key="schema_version", value=str(version)))
+    else:
+        conn.execute(
+            sa.update(meta).where(meta.c.key == "schema_version").values(value=str(version))
+        )

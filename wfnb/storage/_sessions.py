@@ -1,0 +1,630 @@
+"""WorkflowStorage: sessions, their versioned history and their runs, in one database.
+
+Every save is one transaction: a compare-and-swap ``UPDATE ... WHERE version = expected`` of the
+session row plus the insert of its history row. When the swap finds a newer version, the two
+writers' changes are merged if they touched different top-level keys, else
+:class:`~wfnb.SessionConflictError` is raised and nothing is written. History rows are deltas on
+the version before them (a full state every ``_MAX_DELTA_CHAIN`` versions, or when a delta would
+not be much smaller), so keeping history costs little more disk than not keeping it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+import zlib
+from collections import OrderedDict
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from wfnb._errors import (
+    CorruptStateError,
+    InvalidNameError,
+    SessionConflictError,
+    SessionNotFoundError,
+    StorageError,
+)
+from wfnb.storage._codec import (
+    EncodedState,
+    Parts,
+    State,
+    decode_state,
+    encode_state,
+    join_parts,
+    parts_of,
+)
+from wfnb.storage._delta import apply_delta, make_delta
+from wfnb.storage._engine import log, normalize_url, open_database
+from wfnb.storage._merge import merge_parts
+from wfnb.storage._models import (
+    RunRecord,
+    SaveResult,
+    SessionSummary,
+    StoredSession,
+    VersionInfo,
+    timestamp,
+)
+from wfnb.storage._schema import MIGRATIONS, Tables, check_table_name, migrate
+
+_MAX_DELTA_CHAIN = 32  # history rows between two full states: bounds the cost of reading one
+_MAX_MERGE_ROUNDS = 8  # a save that keeps losing the swap to fresh writers gives up after this
+_HEAD_CACHE_SIZE = 64  # sessions whose last saved parts are kept for the next delta
+_MAX_SESSION_ID = 1024
+
+
+def check_session_id(session_id: object) -> str:
+    """The session id, if it is a non-empty str of at most 1024 characters without NUL."""
+    if not isinstance(session_id, str) or not session_id or len(session_id) > _MAX_SESSION_ID:
+        shown = repr(session_id) if len(repr(session_id)) < 80 else repr(session_id)[:60] + "..."
+        raise InvalidNameError(
+            f"session_id {shown} is not allowed: use a non-empty str of at most "
+            f"{_MAX_SESSION_ID} characters"
+        )
+    if "\x00" in session_id:
+        raise InvalidNameError(f"session_id {session_id!r} contains a NUL character")
+    return session_id
+
+
+@dataclass(frozen=True)
+class _Head:
+    """The last version this storage object saved of a session, for the next save's delta."""
+
+    version: int
+    parts: Parts
+    depth: int  # history rows since the last full state
+
+
+class _SwapLost(Exception):
+    """The compare-and-swap found another version (``None``: the session is gone)."""
+
+    def __init__(self, version: int | None, document: str | None) -> None:
+        self.version = version
+        self.document = document
+
+
+class WorkflowStorage:
+    """Sessions of workflows, stored through `dataset` in any SQLAlchemy database.
+
+    ``WorkflowStorage("my_workflows", "sqlite:///tmp/workflows.db")`` keeps four tables
+    (``my_workflows``, ``_versions``, ``_runs``, ``_meta``), created or upgraded on open.
+    ``keep_versions`` bounds each session's history (``None`` keeps all of it);
+    ``db`` is the underlying :class:`dataset.Database` for ad-hoc queries.
+    """
+
+    def __init__(
+        self,
+        table_name: str,
+        db_url: str,
+        *,
+        keep_versions: int | None = 1000,
+        busy_timeout: float = 30.0,
+        synchronous: str = "NORMAL",
+    ) -> None:
+        self.table_name = check_table_name(table_name)
+        if keep_versions is not None and keep_versions < 1:
+            raise ValueError(f"keep_versions must be at least 1 or None, not {keep_versions}")
+        self.keep_versions = keep_versions
+        self.db_url = normalize_url(db_url)
+        self._tables = Tables.define(table_name)
+        self._heads: OrderedDict[str, _Head] = OrderedDict()
+        self._heads_lock = threading.Lock()
+        try:
+            self.db = open_database(self.db_url, busy_timeout=busy_timeout, synchronous=synchronous)
+            assert self.db.engine is not None
+            self._engine: sa.Engine = self.db.engine
+            self._dialect = self._engine.dialect.name
+            with self._write() as conn:
+                if self._dialect == "postgresql":
+                    conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_lock_key(table_name))))
+                self.schema_version = migrate(conn, self._tables, MIGRATIONS)
+        except (sa.exc.SQLAlchemyError, OSError) as exc:
+            raise StorageError(f"cannot open {self._where()}: {_cause(exc)}", table=table_name) from exc
+
+    # -- plumbing --------------------------------------------------------------------------
+
+    def _where(self) -> str:
+        return sa.engine.make_url(self.db_url).render_as_string(hide_password=True)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(table_name={self.table_name!r}, db={self._where()!r})"
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[sa.Connection]:
+        """A connection in a write transaction (BEGIN IMMEDIATE on SQLite), committed on exit."""
+        with self._engine.connect().execution_options(wfnb_write=True) as conn, conn.begin():
+            yield conn
+
+    @contextlib.contextmanager
+    def _read(self) -> Iterator[sa.Connection]:
+        with self._engine.connect() as conn:
+            yield conn
+
+    @contextlib.contextmanager
+    def _failing_as(self, action: str, session_id: str | None = None) -> Iterator[None]:
+        """Turn database errors into StorageError naming the action, table and session."""
+        try:
+            yield
+        except (sa.exc.SQLAlchemyError, OSError) as exc:
+            raise StorageError(f"could not {action}: {_cause(exc)}", table=self.table_name,
+                               session_id=session_id) from exc
+
+    def close(self) -> None:
+        """Release the database connections."""
+        self.db.close()
+
+    # -- sessions ----------------------------------------------------------------------------
+
+    def read(self, session_id: str, version: int | None = None) -> StoredSession | None:
+        """The stored session (its state at ``version``, default the current one), or None."""
+        check_session_id(session_id)
+        s = self._tables.sessions
+        with self._failing_as("read the session", session_id), self._read() as conn:
+            row = conn.execute(sa.select(s).where(s.c.session_id == session_id)).first()
+            if row is None:
+                return None
+            if version is None or version == row.version:
+                state = self._decode(row.state, session_id)
+                return _stored(row, state)
+            info = self._version_row(conn, session_id, version)
+            parts = self._reconstruct(conn, session_id, version)
+        state = self._decode(join_parts(parts), session_id, version)
+        return StoredSession(
+            session_id, row.workflow_name, version, info.state_bytes, timestamp(row.created_at),
+            timestamp(info.created_at), state,
+        )
+
+    def _decode(self, document: str | bytes, session_id: str, version: int | None = None) -> State:
+        try:
+            return decode_state(document)
+        except (ValueError, KeyError, TypeError) as exc:
+            at = f" version {version}" if version is not None else ""
+            raise CorruptStateError(
+                f"stored state{at} is not valid wfnb JSON ({exc}); the row is left as it is",
+                table=self.table_name, session_id=session_id,
+            ) from exc
+
+    def save(
+        self,
+        session_id: str,
+        state: Mapping[str, Any],
+        *,
+        expected_version: int,
+        workflow_name: str | None = None,
+        source: str = "save",
+        run_id: str | None = None,
+        force: bool = False,
+    ) -> SaveResult:
+        """Store ``state`` as the next version, if the session is still at ``expected_version``.
+
+        ``expected_version=0`` means "the session should not exist yet". When another writer
+        saved since, their and our top-level key changes are merged if disjoint (the result's
+        ``session_state`` is the merged state); otherwise SessionConflictError is raised and
+        nothing is written. ``force=True`` overwrites whatever is stored. A state equal to the
+        stored one writes nothing.
+        """
+        check_session_id(session_id)
+        encoded = encode_state(dict(state) if type(state) is not dict else state)
+        merged_keys: set[str] = set()
+        for _ in range(_MAX_MERGE_ROUNDS):
+            try:
+                with self._failing_as("save the session", session_id):
+                    version, written = self._swap(
+                        session_id, encoded, expected_version, workflow_name, source, run_id
+                    )
+            except _SwapLost as lost:
+                if lost.version is None and not force and expected_version > 0:
+                    raise SessionConflictError(
+                        session_id, keys=(), expected_version=expected_version, stored_version=0
+                    ) from None
+                if not force and lost.version is not None:
+                    encoded, taken = self._merge(session_id, encoded, expected_version, lost)
+                    merged_keys |= taken
+                expected_version = lost.version or 0
+                continue
+            merged = decode_state(encoded.document) if merged_keys else None
+            return SaveResult(version, written, tuple(sorted(merged_keys)), merged)
+        raise StorageError(
+            f"gave up saving after {_MAX_MERGE_ROUNDS} rounds of concurrent writes",
+            table=self.table_name, session_id=session_id,
+        )
+
+    def _swap(
+        self,
+        session_id: str,
+        encoded: EncodedState,
+        expected: int,
+        workflow_name: str | None,
+        source: str,
+        run_id: str | None,
+    ) -> tuple[int, bool]:
+        """One compare-and-swap transaction; raises _SwapLost when the session moved on."""
+        s, doc = self._tables.sessions, encoded.document
+        head = self._head(session_id, expected)
+        if head is not None and head.parts == encoded.parts:
+            return expected, False
+        now = time.time()
+        text = doc.decode()
+        values: dict[str, Any] = {"version": expected + 1, "state": text,
+                                  "state_bytes": len(doc), "updated_at": now}
+        if workflow_name is not None:
+            values["workflow_name"] = workflow_name
+        with self._write() as conn:
+            if expected == 0:
+                insert = _insert_ignore(self._dialect, s).values(
+                    session_id=session_id, created_at=now, **values
+                )
+                changed = conn.execute(insert).rowcount
+            else:
+                changed = conn.execute(
+                    sa.update(s)
+                    .where(s.c.session_id == session_id, s.c.version == expected)
+                    .values(**values)
+                ).rowcount
+            if changed != 1:
+                row = conn.execute(
+                    sa.select(s.c.version, s.c.state).where(s.c.session_id == session_id)
+                ).first()
+                raise _SwapLost(*(row if row is not None else (None, None)))
+            base_version, data, depth = None, text, 0
+            if head is not None and head.depth < _MAX_DELTA_CHAIN:
+                delta = make_delta(head.parts, encoded.parts)
+                if len(delta) * 2 < len(doc):
+                    base_version, data, depth = expected, delta.decode(), head.depth + 1
+            conn.execute(
+                sa.insert(self._tables.versions).values(
+                    session_id=session_id, version=expected + 1, base_version=base_version,
+                    data=data, state_bytes=len(doc), source=source, run_id=run_id, created_at=now,
+                )
+            )
+            if self.keep_versions is not None and (expected + 1) > self.keep_versions:
+                self._prune_session(conn, session_id, expected + 1 - self.keep_versions, None)
+        self._remember(session_id, _Head(expected + 1, encoded.parts, depth))
+        return expected + 1, True
+
+    def _merge(
+        self, session_id: str, ours: EncodedState, expected: int, lost: _SwapLost
+    ) -> tuple[EncodedState, set[str]]:
+        """Our changes on top of the newer stored state, or SessionConflictError."""
+        assert lost.version is not None and lost.document is not None
+        theirs = parts_of(lost.document.encode())
+        try:
+            base = self._parts_at(session_id, expected) if expected else {}
+        except SessionNotFoundError:  # history pruned: no common base, every key is contested
+            raise SessionConflictError(
+                session_id, keys=set(theirs) | set(ours.parts), expected_version=expected,
+                stored_version=lost.version,
+            ) from None
+        result = merge_parts(base, ours.parts, theirs)
+        if isinstance(result, set):
+            raise SessionConflictError(
+                session_id, keys=result, expected_version=expected, stored_version=lost.version
+            )
+        merged, taken = result
+        log.info("session %r: merged keys %s saved meanwhile by another writer",
+                 session_id, sorted(taken))
+        return EncodedState(merged, join_parts(merged)), taken
+
+    def _head(self, session_id: str, version: int) -> _Head | None:
+        with self._heads_lock:
+            head = self._heads.get(session_id)
+        return head if head is not None and head.version == version else None
+
+    def _remember(self, session_id: str, head: _Head | None) -> None:
+        with self._heads_lock:
+            self._heads.pop(session_id, None)
+            if head is not None:
+                self._heads[session_id] = head
+                while len(self._heads) > _HEAD_CACHE_SIZE:
+                    self._heads.popitem(last=False)
+
+    def delete(self, session_id: str, *, expected_version: int | None = None) -> bool:
+        """Delete a session with its history and runs; False when there was none.
+
+        With ``expected_version``, refuse (SessionConflictError) if it was saved since.
+        """
+        check_session_id(session_id)
+        t = self._tables
+        with self._failing_as("delete the session", session_id), self._write() as conn:
+            current = conn.execute(
+                sa.select(t.sessions.c.version).where(t.sessions.c.session_id == session_id)
+            ).scalar()
+            if current is None:
+                return False
+            if expected_version is not None and current != expected_version:
+                raise SessionConflictError(
+                    session_id, keys=(), expected_version=expected_version, stored_version=current
+                )
+            for table in (t.sessions, t.versions, t.runs):
+                conn.execute(sa.delete(table).where(table.c.session_id == session_id))
+        self._remember(session_id, None)
+        return True
+
+    def list_sessions(
+        self,
+        *,
+        limit: int = 50,
+        offset: int = 0,
+        search: str | None = None,
+        workflow_name: str | None = None,
+    ) -> list[SessionSummary]:
+        """Sessions newest first, without their states; ``search`` matches part of the id."""
+        s = self._tables.sessions
+        query = (
+            sa.select(s.c.session_id, s.c.workflow_name, s.c.version, s.c.state_bytes,
+                      s.c.created_at, s.c.updated_at)
+            .where(*self._filters(search, workflow_name))
+            .order_by(s.c.updated_at.desc(), s.c.session_id)
+            .limit(limit)
+            .offset(offset)
+        )
+        with self._failing_as("list sessions"), self._read() as conn:
+            return [
+                SessionSummary(r.session_id, r.workflow_name, r.version, r.state_bytes,
+                               timestamp(r.created_at), timestamp(r.updated_at))
+                for r in conn.execute(query)
+            ]
+
+    def count_sessions(self, *, search: str | None = None, workflow_name: str | None = None) -> int:
+        """How many sessions ``list_sessions`` would page through with these filters."""
+        s = self._tables.sessions
+        query = sa.select(sa.func.count()).select_from(s).where(*self._filters(search, workflow_name))
+        with self._failing_as("count sessions"), self._read() as conn:
+            return int(conn.execute(query).scalar_one())
+
+    def _filters(self, search: str | None, workflow_name: str | None) -> list[sa.ColumnElement[bool]]:
+        s = self._tables.sessions
+        filters = []
+        if search:
+            escaped = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            filters.append(s.c.session_id.like(f"%{escaped}%", escape="\\"))
+        if workflow_name is not None:
+            filters.append(s.c.workflow_name == workflow_name)
+        return filters
+
+    # -- history -----------------------------------------------------------------------------
+
+    def history(self, session_id: str, *, limit: int | None = None) -> list[VersionInfo]:
+        """The session's stored versions, newest first (empty when it has none)."""
+        check_session_id(session_id)
+        v = self._tables.versions
+        query = (
+            sa.select(v.c.version, v.c.source, v.c.run_id, v.c.state_bytes, v.c.created_at)
+            .where(v.c.session_id == session_id)
+            .order_by(v.c.version.desc())
+            .limit(limit)
+        )
+        with self._failing_as("read history", session_id), self._read() as conn:
+            return [
+                VersionInfo(session_id, r.version, r.source, r.run_id, r.state_bytes,
+                            timestamp(r.created_at))
+                for r in conn.execute(query)
+            ]
+
+    def restore(
+        self, session_id: str, version: int, *, expected_version: int | None = None
+    ) -> SaveResult:
+        """Append a new version equal to ``version``; history is never rewritten.
+
+        ``expected_version`` (default: the current version) makes it refuse if the session was
+        saved since the caller looked at it.
+        """
+        old = self.read(session_id, version)
+        if old is None:
+            raise SessionNotFoundError(f"no session {session_id!r} in table {self.table_name!r}")
+        if expected_version is None:
+            current = self.read(session_id)
+            expected_version = current.version if current is not None else 0
+        return self.save(session_id, old.session_state, expected_version=expected_version,
+                         source="restore")
+
+    def _version_row(self, conn: sa.Connection, session_id: str, version: int) -> sa.Row[Any]:
+        v = self._tables.versions
+        row = conn.execute(
+            sa.select(v.c.state_bytes, v.c.created_at)
+            .where(v.c.session_id == session_id, v.c.version == version)
+        ).first()
+        if row is None:
+            raise SessionNotFoundError(
+                f"session {session_id!r} has no version {version} in history "
+                f"(table {self.table_name!r}; pruned, or never saved)"
+            )
+        return row
+
+    def _parts_at(self, session_id: str, version: int) -> Parts:
+        with self._failing_as("read history", session_id), self._read() as conn:
+            return self._reconstruct(conn, session_id, version)
+
+    def _reconstruct(self, conn: sa.Connection, session_id: str, version: int) -> Parts:
+        """The parts of one stored version: its nearest full state with the deltas after it."""
+        v = self._tables.versions
+        full = (
+            sa.select(sa.func.max(v.c.version))
+            .where(v.c.session_id == session_id, v.c.version <= version,
+                   v.c.base_version.is_(None))
+            .scalar_subquery()
+        )
+        rows = conn.execute(
+            sa.select(v.c.version, v.c.base_version, v.c.data)
+            .where(v.c.session_id == session_id, v.c.version >= full, v.c.version <= version)
+            .order_by(v.c.version)
+        ).all()
+        if not rows or rows[-1].version != version:
+            raise SessionNotFoundError(
+                f"session {session_id!r} has no version {version} in history "
+                f"(table {self.table_name!r}; pruned, or never saved)"
+            )
+        try:
+            parts = parts_of(rows[0].data.encode())
+            for previous, row in zip(rows, rows[1:]):
+                if row.base_version != previous.version:
+                    raise ValueError(f"version {row.version} follows a missing version")
+                parts = apply_delta(parts, row.data.encode())
+        except (ValueError, KeyError, TypeError) as exc:
+            raise CorruptStateError(
+                f"history of version {version} cannot be read ({exc})",
+                table=self.table_name, session_id=session_id,
+            ) from exc
+        return parts
+
+    def prune(
+        self,
+        *,
+        keep: int | None = None,
+        older_than: float | None = None,
+        session_id: str | None = None,
+    ) -> int:
+        """Drop history: all but the newest ``keep`` versions and/or those older than
+        ``older_than`` seconds, of one session or all. The current version always stays.
+        Returns how many versions were dropped.
+        """
+        if keep is not None and keep < 1:
+            raise ValueError(f"keep must be at least 1, not {keep}")
+        s = self._tables.sessions
+        ids = [check_session_id(session_id)] if session_id is not None else None
+        dropped = 0
+        with self._failing_as("prune history", session_id):
+            if ids is None:
+                with self._read() as conn:
+                    ids = list(conn.execute(sa.select(s.c.session_id)).scalars())
+            for sid in ids:
+                with self._write() as conn:
+                    current = conn.execute(
+                        sa.select(s.c.version).where(s.c.session_id == sid)
+                    ).scalar()
+                    if current is None:
+                        continue
+                    first_kept = current - keep + 1 if keep is not None else 1
+                    cutoff = time.time() - older_than if older_than is not None else None
+                    dropped += self._prune_session(conn, sid, first_kept, cutoff)
+        return dropped
+
+    def _prune_session(
+        self, conn: sa.Connection, session_id: str, first_kept: int, cutoff: float | None
+    ) -> int:
+        """Delete versions before ``first_kept`` (and before ``cutoff`` time), keeping the newest.
+
+        When the first version kept is a delta, it is rewritten as the full state it stands for,
+        so what remains can still be read.
+        """
+        v = self._tables.versions
+        newest = conn.execute(
+            sa.select(sa.func.max(v.c.version)).where(v.c.session_id == session_id)
+        ).scalar()
+        if newest is None:
+            return 0
+        if cutoff is not None:
+            young = conn.execute(
+                sa.select(sa.func.min(v.c.version))
+                .where(v.c.session_id == session_id, v.c.created_at >= cutoff)
+            ).scalar()
+            first_kept = max(first_kept, young if young is not None else newest)
+        first_kept = min(first_kept, newest)
+        oldest = conn.execute(
+            sa.select(sa.func.min(v.c.version)).where(v.c.session_id == session_id)
+        ).scalar()
+        if oldest is None or oldest >= first_kept:
+            return 0
+        kept = conn.execute(
+            sa.select(v.c.base_version)
+            .where(v.c.session_id == session_id, v.c.version == first_kept)
+        ).first()
+        if kept is not None and kept.base_version is not None:
+            parts = self._reconstruct(conn, session_id, first_kept)
+            conn.execute(
+                sa.update(v)
+                .where(v.c.session_id == session_id, v.c.version == first_kept)
+                .values(base_version=None, data=join_parts(parts).decode())
+            )
+        return int(
+            conn.execute(
+                sa.delete(v).where(v.c.session_id == session_id, v.c.version < first_kept)
+            ).rowcount
+        )
+
+    # -- runs --------------------------------------------------------------------------------
+
+    def record_run_start(
+        self, run_id: str, session_id: str, workflow_name: str | None, run_input: Any
+    ) -> None:
+        """Record that a run began (status ``running``)."""
+        with self._failing_as("record the run", session_id), self._write() as conn:
+            conn.execute(
+                sa.insert(self._tables.runs).values(
+                    run_id=run_id, session_id=session_id, workflow_name=workflow_name,
+                    status="running", input=_describe(run_input), started_at=time.time(),
+                )
+            )
+
+    def record_run_end(
+        self,
+        run_id: str,
+        *,
+        status: str,
+        output: str | None,
+        error: str | None = None,
+        version: int | None = None,
+        session_id: str | None = None,
+    ) -> None:
+        """Record how a run ended: completed, failed or interrupted."""
+        r = self._tables.runs
+        with self._failing_as("record the run", session_id), self._write() as conn:
+            conn.execute(
+                sa.update(r).where(r.c.run_id == run_id).values(
+                    status=status, output=output, error=error, version=version,
+                    ended_at=time.time(),
+                )
+            )
+
+    def runs(self, session_id: str, *, limit: int | None = None) -> list[RunRecord]:
+        """The session's runs, newest first."""
+        check_session_id(session_id)
+        r = self._tables.runs
+        query = (
+            sa.select(r).where(r.c.session_id == session_id)
+            .order_by(r.c.started_at.desc()).limit(limit)
+        )
+        with self._failing_as("read runs", session_id), self._read() as conn:
+            return [
+                RunRecord(
+                    row.run_id, row.session_id, row.workflow_name, row.status,
+                    orjson.loads(row.input) if row.input is not None else None,
+                    row.output, row.error, row.version, timestamp(row.started_at),
+                    timestamp(row.ended_at) if row.ended_at is not None else None,
+                )
+                for row in conn.execute(query)
+            ]
+
+
+def _stored(row: sa.Row[Any], state: State) -> StoredSession:
+    return StoredSession(
+        row.session_id, row.workflow_name, row.version, row.state_bytes,
+        timestamp(row.created_at), timestamp(row.updated_at), state,
+    )
+
+
+def _describe(value: Any) -> str:
+    """A run's input as JSON text; values JSON cannot hold are recorded by their repr."""
+    return orjson.dumps(value, default=repr).decode()
+
+
+def _insert_ignore(dialect: str, table: sa.Table) -> Any:
+    """INSERT ... ON CONFLICT DO NOTHING in the two dialects that have it."""
+    module = postgresql if dialect == "postgresql" else sqlite
+    return module.insert(table).on_conflict_do_nothing()
+
+
+def _lock_key(name: str) -> int:
+    """A stable advisory-lock key for one table family (serializes concurrent migrations)."""
+    return zlib.crc32(f"wfnb:{name}".encode())
+
+
+def _cause(exc: BaseException) -> str:
+    """The database's own words for an error, without SQLAlchemy's statement dump."""
+    original = getattr(exc, "orig", None)
+    return str(original if original is not None else exc).strip().splitlines()[0]
