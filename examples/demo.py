@@ -12,9 +12,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from blog_post import make_generator  # noqa: E402
+from blog_post import make_generator
 
-from wfnb import RunEvent  # noqa: E402
+from wfnb import RunEvent
 
 
 def main() -> None:

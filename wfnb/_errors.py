@@ -1,13 +1,13 @@
 """The exceptions wfnb raises, all under one root so callers can catch them together.
 
     WfnbError
-    ├── StorageError               the database could not do what was asked (names table, session, cause)
-    │   ├── SchemaVersionError     the tables were written by a newer wfnb, or a migration failed
-    │   └── CorruptStateError      a stored row is not the JSON wfnb wrote (edited by hand?)
-    ├── SessionConflictError       another writer saved the same keys first (compare-and-swap lost)
-    ├── SessionNotFoundError       no stored session (or version) under that id   (also a LookupError)
-    ├── UnstorableStateError       a value in session_state cannot be stored; names its path (also a TypeError)
-    ├── InvalidNameError           a table name or session id that wfnb refuses   (also a ValueError)
+    ├── StorageError            the database failed at what was asked (names table, session, cause)
+    │   ├── SchemaVersionError  the tables were written by a newer wfnb, or a migration failed
+    │   └── CorruptStateError   a stored row is not the JSON wfnb wrote (edited by hand?)
+    ├── SessionConflictError    another writer saved the same keys first (compare-and-swap lost)
+    ├── SessionNotFoundError    no stored session (or version) under that id      (a LookupError)
+    ├── UnstorableStateError    a value session_state cannot store; names its path  (a TypeError)
+    ├── InvalidNameError        a table name or session id that wfnb refuses       (a ValueError)
     └── WorkflowBusyError          a second run started on an instance that is still running one
 """
 
@@ -70,7 +70,7 @@ class SessionNotFoundError(WfnbError, LookupError):
 
 
 class UnstorableStateError(WfnbError, TypeError):
-    """A value cannot be stored as JSON; ``path`` says where it is, e.g. ``session_state["a"][3]``."""
+    """A value cannot be stored as JSON; ``path`` says where, e.g. ``session_state["a"][3]``."""
 
     def __init__(self, path: str, reason: str) -> None:
         self.path = path

@@ -205,7 +205,7 @@ class _Run:
         self.completion_handed_out = False
         try:
             bound = inspect.signature(body).bind(workflow, *args, **kwargs).arguments
-            self.input = {k: v for k, v in list(bound.items())[1:]}
+            self.input = dict(list(bound.items())[1:])
         except TypeError:
             self.input = {"args": list(args), "kwargs": kwargs}
 
@@ -237,7 +237,10 @@ class _Run:
         return response
 
     def __exit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, _tb: TracebackType | None
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        _traceback: TracebackType | None,
     ) -> None:
         wf = self.workflow
         status, message = "completed", None

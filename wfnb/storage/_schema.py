@@ -6,6 +6,7 @@ For ``table_name="t"``:
 - ``t_versions``  one row per saved version: a full state or a delta on the version before it
 - ``t_runs``      one row per run: status, input, output, error, timings
 - ``t_meta``      key/value rows; ``schema_version`` says which migrations have run
+- ``t_json``      (PostgreSQL only) a view of ``t`` with ``state`` as JSONB, for SQL queries
 
 Migrations are ordered and idempotent, run in one transaction on open; a database whose
 schema_version is newer than this wfnb knows is refused rather than guessed at.
@@ -95,6 +96,13 @@ class Tables:
 def _create_v1(conn: sa.Connection, tables: Tables) -> None:
     for table in (tables.meta, tables.sessions, tables.versions, tables.runs):
         table.create(conn, checkfirst=True)
+    if conn.dialect.name == "postgresql":
+        # States are stored as exact JSON text (JSONB would reorder keys, turn 1e16 into an
+        # integer and refuse "\u0000"); this view gives SQL its JSONB operators all the same.
+        conn.execute(sa.text(
+            f'CREATE OR REPLACE VIEW "{tables.name}_json" AS SELECT session_id, workflow_name, '
+            f'version, state::jsonb AS state, updated_at FROM "{tables.name}"'
+        ))
 
 
 Migration = Callable[[sa.Connection, Tables], None]

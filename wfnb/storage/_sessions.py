@@ -11,6 +11,7 @@ not be much smaller), so keeping history costs little more disk than not keeping
 from __future__ import annotations
 
 import contextlib
+import itertools
 import threading
 import time
 import zlib
@@ -124,7 +125,9 @@ class WorkflowStorage:
                     conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_lock_key(table_name))))
                 self.schema_version = migrate(conn, self._tables, MIGRATIONS)
         except (sa.exc.SQLAlchemyError, OSError) as exc:
-            raise StorageError(f"cannot open {self._where()}: {_cause(exc)}", table=table_name) from exc
+            raise StorageError(
+                f"cannot open {self._where()}: {_cause(exc)}", table=table_name
+            ) from exc
 
     # -- plumbing --------------------------------------------------------------------------
 
@@ -256,17 +259,16 @@ class WorkflowStorage:
             values["workflow_name"] = workflow_name
         with self._write() as conn:
             if expected == 0:
-                insert = _insert_ignore(self._dialect, s).values(
+                swap: Any = _insert_ignore(self._dialect, s).values(
                     session_id=session_id, created_at=now, **values
                 )
-                changed = conn.execute(insert).rowcount
             else:
-                changed = conn.execute(
+                swap = (
                     sa.update(s)
                     .where(s.c.session_id == session_id, s.c.version == expected)
                     .values(**values)
-                ).rowcount
-            if changed != 1:
+                )
+            if conn.execute(swap.returning(s.c.version)).first() is None:
                 row = conn.execute(
                     sa.select(s.c.version, s.c.state).where(s.c.session_id == session_id)
                 ).first()
@@ -282,8 +284,8 @@ class WorkflowStorage:
                     data=data, state_bytes=len(doc), source=source, run_id=run_id, created_at=now,
                 )
             )
-            if self.keep_versions is not None and (expected + 1) > self.keep_versions:
-                self._prune_session(conn, session_id, expected + 1 - self.keep_versions, None)
+            if self.keep_versions is not None and expected + 1 > self.keep_versions:
+                self._prune_session(conn, session_id, expected + 2 - self.keep_versions, None)
         self._remember(session_id, _Head(expected + 1, encoded.parts, depth))
         return expected + 1, True
 
@@ -291,7 +293,8 @@ class WorkflowStorage:
         self, session_id: str, ours: EncodedState, expected: int, lost: _SwapLost
     ) -> tuple[EncodedState, set[str]]:
         """Our changes on top of the newer stored state, or SessionConflictError."""
-        assert lost.version is not None and lost.document is not None
+        assert lost.version is not None
+        assert lost.document is not None
         theirs = parts_of(lost.document.encode())
         try:
             base = self._parts_at(session_id, expected) if expected else {}
@@ -370,16 +373,22 @@ class WorkflowStorage:
                 for r in conn.execute(query)
             ]
 
-    def count_sessions(self, *, search: str | None = None, workflow_name: str | None = None) -> int:
+    def count_sessions(
+        self, *, search: str | None = None, workflow_name: str | None = None
+    ) -> int:
         """How many sessions ``list_sessions`` would page through with these filters."""
         s = self._tables.sessions
-        query = sa.select(sa.func.count()).select_from(s).where(*self._filters(search, workflow_name))
+        query = (
+            sa.select(sa.func.count()).select_from(s).where(*self._filters(search, workflow_name))
+        )
         with self._failing_as("count sessions"), self._read() as conn:
             return int(conn.execute(query).scalar_one())
 
-    def _filters(self, search: str | None, workflow_name: str | None) -> list[sa.ColumnElement[bool]]:
+    def _filters(
+        self, search: str | None, workflow_name: str | None
+    ) -> list[sa.ColumnElement[bool]]:
         s = self._tables.sessions
-        filters = []
+        filters: list[sa.ColumnElement[bool]] = []
         if search:
             escaped = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
             filters.append(s.c.session_id.like(f"%{escaped}%", escape="\\"))
@@ -423,7 +432,7 @@ class WorkflowStorage:
         return self.save(session_id, old.session_state, expected_version=expected_version,
                          source="restore")
 
-    def _version_row(self, conn: sa.Connection, session_id: str, version: int) -> sa.Row[Any]:
+    def _version_row(self, conn: sa.Connection, session_id: str, version: int) -> Any:
         v = self._tables.versions
         row = conn.execute(
             sa.select(v.c.state_bytes, v.c.created_at)
@@ -461,7 +470,7 @@ class WorkflowStorage:
             )
         try:
             parts = parts_of(rows[0].data.encode())
-            for previous, row in zip(rows, rows[1:]):
+            for previous, row in itertools.pairwise(rows):
                 if row.base_version != previous.version:
                     raise ValueError(f"version {row.version} follows a missing version")
                 parts = apply_delta(parts, row.data.encode())
