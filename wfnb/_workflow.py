@@ -29,13 +29,12 @@ from typing import Any, TypeVar
 
 from wfnb._errors import SessionConflictError, WorkflowBusyError
 from wfnb._events import COMPLETION_EVENTS, RunResponse
-from wfnb.storage._codec import EncodedState, decode_state, encode_state, join_parts
+from wfnb.storage._codec import decode_state, encode_state, join_parts, parts_of
 from wfnb.storage._merge import merge_parts
 from wfnb.storage._sessions import WorkflowStorage, check_session_id
 
 logger = logging.getLogger("wfnb")
 
-_EMPTY = EncodedState({}, b"{}")
 _Body = TypeVar("_Body", bound=Callable[..., Any])
 
 
@@ -74,7 +73,7 @@ class Workflow:
         self.run_response: RunResponse | None = None
         self.session_state: dict[str, Any] = {}
         self._defaults = dict(session_state or {})
-        self._synced = _EMPTY  # the state as last loaded or saved
+        self._synced = b"{}"  # JSON document of the state as last loaded or saved
         self._version = 0  # its version in storage (0: nothing stored)
         self._abandoned_by: str | None = None  # run whose failure left session_state half-done
         self._active_run: _Run | None = None
@@ -110,8 +109,10 @@ class Workflow:
     def read_from_storage(self) -> dict[str, Any]:
         """Replace ``session_state`` with the stored one, dropping unsaved in-memory changes."""
         stored = self.storage.read(self.session_id) if self.storage is not None else None
-        state = stored.session_state if stored is not None else {}
-        self._adopt(state, stored.version if stored is not None else 0)
+        if stored is None:
+            self._adopt({}, 0, b"{}")
+        else:
+            self._adopt(stored.session_state, stored.version, stored.state_json.encode())
         return self.session_state
 
     def write_to_storage(self, *, force: bool = False) -> int | None:
@@ -126,10 +127,10 @@ class Workflow:
             logger.warning("workflow %r has no storage: session_state stays in memory", self.name)
             return None
         encoded = encode_state(self.session_state)
-        if encoded.parts == self._synced.parts and not force:
+        if encoded.document == self._synced and not force:
             return self._version
         result = self.storage.save(
-            self.session_id, self.session_state, expected_version=self._version,
+            self.session_id, encoded, expected_version=self._version,
             workflow_name=self.name, run_id=self.run_id if self._active_run else None,
             source="run" if self._active_run else "save", force=force,
         )
@@ -139,15 +140,17 @@ class Workflow:
                     self.session_state[key] = result.session_state[key]
                 else:
                     self.session_state.pop(key, None)
-            encoded = encode_state(result.session_state)
-        self._synced, self._version, self._abandoned_by = encoded, result.version, None
+            encoded = encode_state(self.session_state)
+        self._synced, self._version, self._abandoned_by = encoded.document, result.version, None
         return result.version
 
-    def _adopt(self, state: dict[str, Any], version: int) -> None:
-        """Make ``state`` (stored at ``version``) the in-memory state, defaults filled in."""
-        for key, value in self._defaults.items():
-            state.setdefault(key, value)
-        self._synced, self._version, self._abandoned_by = encode_state(state), version, None
+    def _adopt(self, state: dict[str, Any], version: int, document: bytes) -> None:
+        """Make ``state`` (stored at ``version`` as ``document``) the in-memory state."""
+        missing = {key: value for key, value in self._defaults.items() if key not in state}
+        if missing:
+            state.update(missing)
+            document = encode_state(state).document
+        self._synced, self._version, self._abandoned_by = document, version, None
         self.session_state.clear()
         self.session_state.update(state)
 
@@ -161,14 +164,16 @@ class Workflow:
                 "call write_to_storage() after a failed run to keep them",
                 self.session_id, self._abandoned_by,
             )
-        pending = encode_state(self.session_state) if self._abandoned_by is None else self._synced
-        if pending.parts == self._synced.parts:
+            self.read_from_storage()
+            return
+        pending = encode_state(self.session_state)
+        if pending.document == self._synced:
             self.read_from_storage()
             return
         stored = self.storage.read(self.session_id)
-        theirs = encode_state(stored.session_state) if stored is not None else _EMPTY
+        theirs = stored.state_json.encode() if stored is not None else b"{}"
         version = stored.version if stored is not None else 0
-        merged = merge_parts(self._synced.parts, pending.parts, theirs.parts)
+        merged = merge_parts(parts_of(self._synced), pending.parts, parts_of(theirs))
         if isinstance(merged, set):
             raise SessionConflictError(
                 self.session_id, keys=merged, expected_version=self._version,

@@ -29,9 +29,13 @@ class SessionSummary:
 
 @dataclass(frozen=True)
 class StoredSession(SessionSummary):
-    """A session with its state (the current version, or the one asked for)."""
+    """A session with its state (the current version, or the one asked for).
+
+    ``state_json`` is the state exactly as stored: compact JSON text, extra types tagged.
+    """
 
     session_state: dict[str, Any] = field(default_factory=dict)
+    state_json: str = "{}"
 
 
 @dataclass(frozen=True)

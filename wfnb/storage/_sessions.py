@@ -172,14 +172,16 @@ class WorkflowStorage:
             if row is None:
                 return None
             if version is None or version == row.version:
-                state = self._decode(row.state, session_id)
-                return _stored(row, state)
+                return StoredSession(
+                    session_id, row.workflow_name, row.version, row.state_bytes,
+                    timestamp(row.created_at), timestamp(row.updated_at),
+                    self._decode(row.state, session_id), row.state,
+                )
             info = self._version_row(conn, session_id, version)
-            parts = self._reconstruct(conn, session_id, version)
-        state = self._decode(join_parts(parts), session_id, version)
+            document = join_parts(self._reconstruct(conn, session_id, version)).decode()
         return StoredSession(
             session_id, row.workflow_name, version, info.state_bytes, timestamp(row.created_at),
-            timestamp(info.created_at), state,
+            timestamp(info.created_at), self._decode(document, session_id, version), document,
         )
 
     def _decode(self, document: str | bytes, session_id: str, version: int | None = None) -> State:
@@ -195,7 +197,7 @@ class WorkflowStorage:
     def save(
         self,
         session_id: str,
-        state: Mapping[str, Any],
+        state: Mapping[str, Any] | EncodedState,
         *,
         expected_version: int,
         workflow_name: str | None = None,
@@ -209,10 +211,10 @@ class WorkflowStorage:
         saved since, their and our top-level key changes are merged if disjoint (the result's
         ``session_state`` is the merged state); otherwise SessionConflictError is raised and
         nothing is written. ``force=True`` overwrites whatever is stored. A state equal to the
-        stored one writes nothing.
+        stored one writes nothing. ``state`` may be given already encoded (``encode_state``).
         """
         check_session_id(session_id)
-        encoded = encode_state(dict(state) if type(state) is not dict else state)
+        encoded = state if isinstance(state, EncodedState) else encode_state(state)
         merged_keys: set[str] = set()
         for _ in range(_MAX_MERGE_ROUNDS):
             try:
@@ -608,13 +610,6 @@ class WorkflowStorage:
                 )
                 for row in conn.execute(query)
             ]
-
-
-def _stored(row: sa.Row[Any], state: State) -> StoredSession:
-    return StoredSession(
-        row.session_id, row.workflow_name, row.version, row.state_bytes,
-        timestamp(row.created_at), timestamp(row.updated_at), state,
-    )
 
 
 def _describe(value: Any) -> str:
