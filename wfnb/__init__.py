@@ -6,6 +6,8 @@ or PostgreSQL (:class:`PostgresWorkflowStorage`), with a version history and com
 saves that never lose a concurrent update.
 """
 
+from typing import Any
+
 from wfnb._errors import (
     CorruptStateError,
     InvalidNameError,
@@ -16,6 +18,7 @@ from wfnb._errors import (
     UnstorableStateError,
     WfnbError,
     WorkflowBusyError,
+    WorkflowRunError,
 )
 from wfnb._events import RunEvent, RunResponse
 from wfnb._workflow import Workflow, logger
@@ -52,6 +55,15 @@ __all__ = [
     "WfnbError",
     "Workflow",
     "WorkflowBusyError",
+    "WorkflowRunError",
     "WorkflowStorage",
+    "load_ipython_extension",
     "logger",
 ]
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext wfnb``: register the ``%workflow`` magics (IPython is imported only now)."""
+    from wfnb.notebook._magics import WorkflowMagics
+
+    ipython.register_magics(WorkflowMagics)

@@ -8,7 +8,8 @@
     ├── SessionNotFoundError    no stored session (or version) under that id      (a LookupError)
     ├── UnstorableStateError    a value session_state cannot store; names its path  (a TypeError)
     ├── InvalidNameError        a table name or session id that wfnb refuses       (a ValueError)
-    └── WorkflowBusyError          a second run started on an instance that is still running one
+    ├── WorkflowBusyError       a second run started on an instance that is still running one
+    └── WorkflowRunError        a run shown in a notebook cell failed; short message, cause chained
 """
 
 from __future__ import annotations
@@ -84,3 +85,23 @@ class InvalidNameError(WfnbError, ValueError):
 
 class WorkflowBusyError(WfnbError, RuntimeError):
     """One Workflow instance runs one run at a time."""
+
+
+class WorkflowRunError(WfnbError):
+    """A workflow run failed in a notebook cell: a short error output, the cause chained.
+
+    ``_render_traceback_`` gives IPython three lines instead of a wall of traceback; the cell
+    still fails (nbval and nbclient see an error output).
+    """
+
+    def __init__(self, cause: BaseException, where: str) -> None:
+        self.cause = cause
+        self.where = where
+        super().__init__(f"{type(cause).__name__}: {cause} ({where})")
+
+    def _render_traceback_(self) -> list[str]:
+        return [
+            f"{type(self.cause).__name__}: {self.cause}",
+            f"  in {self.where}",
+            "  (full traceback: %config WorkflowMagics.short_errors = False)",
+        ]

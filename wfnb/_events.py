@@ -24,7 +24,7 @@ class RunEvent(str, Enum):
 COMPLETION_EVENTS = frozenset({RunEvent.run_completed, RunEvent.workflow_completed})
 
 
-@dataclass
+@dataclass(repr=False)
 class RunResponse:
     """One piece of a run's output; the runtime fills in ``run_id`` and ``session_id``."""
 
@@ -43,6 +43,14 @@ class RunResponse:
             self.content, str
         ):
             self.content_type = type(self.content).__name__
+
+    def __repr__(self) -> str:
+        text = self.get_content_as_string()
+        shown = repr(text if len(text) <= 60 else text[:57] + "...")
+        return (
+            f"RunResponse(event={self.event!r}, run_id={self.run_id!r}, "
+            f"session_id={self.session_id!r}, content={shown} ({len(text)} chars))"
+        )
 
     def get_content_as_string(self) -> str:
         """The content as text (``""`` for None)."""

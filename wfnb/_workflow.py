@@ -11,13 +11,15 @@ class wraps it (in ``__init_subclass__``) so that every call is one *run*:
 4. the state is saved when the run completes, and also just before a completion event
    (``RunEvent.workflow_completed`` / ``run_completed``) is handed out, so a consumer that stops
    there loses nothing;
-5. a run that raises, is interrupted or is closed early by its consumer writes nothing more:
+5. a run that raises, is interrupted (KeyboardInterrupt, or an async run cancelled) or is closed
+   early by its consumer writes nothing more:
    what ``write_to_storage()`` saved stays, the half-mutated state stays on the instance for a
    look or a deliberate ``write_to_storage()``, and the next run starts from the stored state.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import inspect
 import logging
@@ -256,7 +258,7 @@ class _Run:
                 except Exception as exc:
                     status, message = "failed", f"saving the final state failed: {exc!r}"
                     raise
-            elif issubclass(kind, (GeneratorExit, KeyboardInterrupt)):
+            elif issubclass(kind, (GeneratorExit, KeyboardInterrupt, asyncio.CancelledError)):
                 status = "interrupted"
             else:
                 status, message = "failed", f"{kind.__name__}: {error}"

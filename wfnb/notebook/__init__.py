@@ -1,0 +1,1 @@
+"""The notebook layer: magics, live display and (later) the state inspector."""

@@ -1,0 +1,171 @@
+"""Showing a stream while it arrives, at a cost linear in its length.
+
+Rich frontends: finished Markdown blocks are displayed once, in their final form, as outputs of
+their own; only the unfinished tail lives in a placeholder that is updated at most
+``refresh_rate`` times a second. A placeholder starts empty and is emptied again before it is
+replaced, so every output's first message equals what the saved notebook holds (nbval compares
+those) while nbclient, applying the updates, saves the final content too. Terminals get the
+text as it comes.
+"""
+
+from __future__ import annotations
+
+import itertools
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from wfnb.notebook._markdown import BlockSplitter, escape, to_html
+
+Data = dict[str, str]
+Publish = Callable[[Data, str, bool], None]  # (mime bundle, display_id, update)
+_EMPTY: Data = {"text/plain": ""}
+
+
+def ipython_publish(data: Data, display_id: str, update: bool) -> None:
+    """Send a display (or an update of one) through IPython's display publisher."""
+    from IPython.display import publish_display_data
+
+    publish_display_data(  # type: ignore[no-untyped-call]
+        data, transient={"display_id": display_id}, update=update
+    )
+
+
+@dataclass
+class RunInfo:
+    """What the status line says; filled in as the run's responses arrive."""
+
+    workflow: str | None = None
+    session_id: str | None = None
+    run_id: str | None = None
+    chunks: int = 0
+    cached: bool = False
+    started: float = 0.0
+
+    def line(self, state: str, now: float) -> str:
+        parts = [state]
+        if self.workflow:
+            parts.append(self.workflow)
+        if self.session_id:
+            parts.append(f"session {self.session_id}")
+        if self.run_id:
+            parts.append(f"run {self.run_id[:8]}")
+        parts.append(f"{now - self.started:.1f} s")
+        parts.append(f"{self.chunks} chunk{'s' if self.chunks != 1 else ''}")
+        if self.cached:
+            parts.append("from session_state")
+        return " · ".join(parts)
+
+
+class View(Protocol):
+    """Where a stream is shown."""
+
+    def add(self, text: str) -> None: ...
+
+    def tick(self) -> None: ...
+
+    def finish(self, state: str) -> None: ...
+
+
+class LiveView:
+    """Live Markdown in a notebook (see the module docstring for the output protocol)."""
+
+    def __init__(
+        self,
+        info: RunInfo,
+        publish: Publish = ipython_publish,
+        *,
+        refresh_rate: float = 10.0,
+        freeze_chars: int = 2000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.info, self._publish, self._clock = info, publish, clock
+        self._interval = 1.0 / refresh_rate if refresh_rate > 0 else 0.0
+        self._freeze_chars = freeze_chars
+        prefix = f"wfnb-{uuid.uuid4().hex[:12]}"
+        self._ids = (f"{prefix}-{n}" for n in itertools.count())
+        info.started = clock()
+        self._pending: list[str] = []
+        self._tail = ""
+        self._splitter = BlockSplitter()
+        self._next_refresh = 0.0
+        self._placeholder = self._show(_EMPTY)
+
+    def _show(self, data: Data) -> str:
+        display_id = next(self._ids)
+        self._publish(data, display_id, False)
+        return display_id
+
+    def add(self, text: str) -> None:
+        """Take one chunk; refresh the display if the refresh interval has passed."""
+        self._pending.append(text)
+        if self._clock() >= self._next_refresh:
+            self.tick()
+
+    def tick(self) -> None:
+        """Show what has arrived (called on chunks, and by runners while a source is idle)."""
+        if not self._pending:
+            return
+        self._tail += "".join(self._pending)
+        self._pending.clear()
+        boundary = self._splitter.feed(self._tail)
+        if boundary >= self._freeze_chars:
+            self._replace_placeholder(self._tail[:boundary])
+            self._tail, self._splitter = self._tail[boundary:], BlockSplitter()
+            self._placeholder = self._show(_EMPTY)
+        now = self._clock()
+        self._publish(self._live_bundle(now), self._placeholder, True)
+        self._next_refresh = now + self._interval
+
+    def _replace_placeholder(self, final_text: str) -> None:
+        """Empty the live placeholder and show ``final_text`` after it, once, for good."""
+        self._publish(_EMPTY, self._placeholder, True)
+        if final_text:
+            self._show(markdown_bundle(final_text))
+
+    def _live_bundle(self, now: float) -> Data:
+        status = escape(self.info.line("running", now))
+        return {
+            "text/html": f"{to_html(self._tail)}<div class='wfnb-status'>{status}</div>",
+            "text/plain": "",
+        }
+
+    def finish(self, state: str) -> None:
+        """Show the rest of the text and the final status line."""
+        self._tail += "".join(self._pending)
+        self._pending.clear()
+        self._replace_placeholder(self._tail)
+        line = self.info.line(state, self._clock())
+        self._show({"text/html": f"<div class='wfnb-status'>{escape(line)}</div>",
+                    "text/plain": line})
+
+
+def markdown_bundle(text: str) -> Data:
+    """A finished piece of Markdown as a display bundle: safe HTML, and the text itself."""
+    return {"text/html": f"<div class='wfnb-md'>{to_html(text)}</div>", "text/plain": text}
+
+
+class TextView:
+    """Plain text for terminals: chunks written as they come, the status line at the end."""
+
+    def __init__(self, info: RunInfo, clock: Callable[[], float] = time.monotonic) -> None:
+        self.info, self._clock = info, clock
+        self._ends_with_newline = True
+        info.started = clock()
+
+    def add(self, text: str) -> None:
+        if text:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+            self._ends_with_newline = text.endswith("\n")
+
+    def tick(self) -> None:
+        """Nothing to do: text is written as it comes."""
+
+    def finish(self, state: str) -> None:
+        newline = "" if self._ends_with_newline else "\n"
+        sys.stdout.write(f"{newline}[{self.info.line(state, self._clock())}]\n")
+        sys.stdout.flush()

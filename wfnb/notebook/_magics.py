@@ -1,0 +1,140 @@
+"""``%workflow`` and ``%%workflow``: run workflows from cells and show their stream live."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from IPython.core.interactiveshell import InteractiveShell
+from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand
+from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from traitlets import Bool, Float, Integer, Unicode
+
+from wfnb._errors import WorkflowRunError
+from wfnb._events import RunResponse
+from wfnb._workflow import Workflow
+from wfnb.notebook import _frontend
+from wfnb.notebook._inline import AsyncInlineWorkflow, InlineWorkflow, compile_body
+from wfnb.notebook._live import LiveView, RunInfo, TextView, View
+from wfnb.notebook._runner import consume
+from wfnb.storage import SqliteWorkflowStorage, WorkflowStorage
+
+
+@magics_class
+class WorkflowMagics(Magics):
+    """Magics that run workflows in cells; defaults are set with ``%config WorkflowMagics.x``."""
+
+    db_file = Unicode("tmp/workflows.db", help="SQLite file of inline workflows").tag(config=True)
+    table_name = Unicode("notebook_workflows", help="table of inline workflows").tag(config=True)
+    refresh_rate = Float(10.0, help="live display updates per second, at most").tag(config=True)
+    freeze_chars = Integer(
+        2000, help="finished Markdown (characters) shown as its own output"
+    ).tag(config=True)
+    short_errors = Bool(
+        True, help="a failed run shows a short error; False shows the full traceback"
+    ).tag(config=True)
+
+    def __init__(self, shell: Any = None, **kwargs: Any) -> None:
+        super().__init__(shell, **kwargs)
+        self._storages: dict[tuple[str, str], WorkflowStorage] = {}
+
+    @property
+    def _shell(self) -> InteractiveShell:
+        assert self.shell is not None, "WorkflowMagics is registered with a shell"
+        return self.shell
+
+    @no_var_expand
+    @magic_arguments()
+    @argument("name", nargs="?", help="cell: the inline workflow's name (line: see above)")
+    @argument("--session-id", help="session to continue (default: the workflow's name)")
+    @argument("--db", help="SQLite file (default: WorkflowMagics.db_file)")
+    @argument("--table", help="table name (default: WorkflowMagics.table_name)")
+    @argument("--storage", metavar="VAR", help="a WorkflowStorage variable to use instead")
+    @argument("--out", metavar="VAR", help="store the final RunResponse in this variable")
+    @argument(
+        "--input", metavar="ARG",
+        help="run the existing Workflow NAME with the cell body as its argument ARG",
+    )
+    @line_cell_magic
+    def workflow(self, line: str, cell: str | None = None) -> RunResponse | None:
+        """Run a workflow and show what it streams, live, as Markdown.
+
+        Line magic: ``%workflow EXPR`` evaluates EXPR (``generate_blog_post.run(topic="pasta")``,
+        or any iterable / async iterable of chunks: str, RunResponse, objects with a string
+        ``.content``, OpenAI-style chunks) and returns the final RunResponse (its content is
+        the whole text), so ``post = %workflow ...`` keeps it.
+
+        Cell magic: ``%%workflow NAME`` makes the cell body the run of an inline workflow named
+        NAME: ``session_state`` (persisted), ``session_id`` and ``run_id`` are in scope, ``yield``
+        streams, a bare ``return`` ends the run, and names the body assigns land in the notebook.
+        Running the cell again continues the session. ``%%workflow NAME --input ARG`` instead
+        runs the existing Workflow NAME with the cell body as its argument ARG
+        (``%%workflow generate_blog_post --input topic``).
+        """
+        if cell is None:
+            return self._show(self._shell.ev(line), RunInfo())
+        args = parse_argstring(self.workflow, line)
+        if not args.name:
+            raise WorkflowUsage("%%workflow needs a NAME: %%workflow NAME [options]")
+        result = self._run_existing(args, cell) if args.input else self._run_inline(args, cell)
+        if args.out:
+            self._shell.user_ns[args.out] = result
+        return None
+
+    def _run_inline(self, args: argparse.Namespace, body: str) -> RunResponse:
+        filename = self._shell.compile.cache(body)
+        function, is_async = compile_body(body, self._shell.user_ns, filename)
+        kind = AsyncInlineWorkflow if is_async else InlineWorkflow
+        workflow = kind(
+            name=args.name, session_id=args.session_id or args.name,
+            storage=self._storage(args), cell_body=function,
+        )
+        return self._show(workflow.run(), RunInfo(args.name, workflow.session_id))
+
+    def _run_existing(self, args: argparse.Namespace, body: str) -> RunResponse:
+        workflow = self._shell.user_ns.get(args.name)
+        if not isinstance(workflow, Workflow):
+            raise WorkflowUsage(f"--input needs NAME to be a Workflow; {args.name!r} is "
+                                f"{type(workflow).__name__}")
+        info = RunInfo(workflow.name, workflow.session_id)
+        return self._show(workflow.run(**{args.input: body}), info)
+
+    def _storage(self, args: argparse.Namespace) -> WorkflowStorage:
+        if args.storage:
+            storage = self._shell.user_ns.get(args.storage)
+            if not isinstance(storage, WorkflowStorage):
+                raise WorkflowUsage(f"--storage {args.storage}: not a WorkflowStorage")
+            return storage
+        key = (str(Path(args.db or self.db_file).resolve()), args.table or self.table_name)
+        if key not in self._storages:
+            self._storages[key] = SqliteWorkflowStorage(key[1], key[0])
+        return self._storages[key]
+
+    def _show(self, source: Any, info: RunInfo) -> RunResponse:
+        """Stream ``source`` into the right view; a failure becomes a short error output."""
+        view: View
+        if _frontend.is_rich(_frontend.detect()):
+            view = LiveView(info, refresh_rate=self.refresh_rate, freeze_chars=self.freeze_chars)
+        else:
+            view = TextView(info)
+        try:
+            return consume(source, view, info, poll=1.0 / max(self.refresh_rate, 1.0))
+        except Exception as error:
+            if not self.short_errors or isinstance(error, WorkflowUsage):
+                raise
+            where = " · ".join(
+                part for part in (
+                    f"workflow {info.workflow}" if info.workflow else "",
+                    f"session {info.session_id}" if info.session_id else "",
+                    f"run {info.run_id}" if info.run_id else "",
+                ) if part
+            ) or "the %workflow expression"
+            raise WorkflowRunError(error, where) from error
+
+
+class WorkflowUsage(WorkflowRunError):
+    """A mistake in how a magic was called (shown short, like any run error)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(ValueError(message), "the magic's arguments")
