@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench bench-stream clean
 
 $(INSTALLED): pyproject.toml
 	@$(PYTHON) -m venv $(VENV) || { echo "error: '$(PYTHON) -m venv' failed; on Debian: apt-get install python3-venv" >&2; exit 1; }
@@ -29,6 +29,10 @@ $(VENV)/.bench-installed: $(INSTALLED)
 
 bench: $(VENV)/.bench-installed
 	$(BIN)/python bench/storage.py
+	$(BIN)/python bench/stream.py
+
+bench-stream: $(INSTALLED)
+	$(BIN)/python bench/stream.py
 
 clean:
 	rm -rf $(VENV) tmp .pytest_cache .mypy_cache .ruff_cache .hypothesis

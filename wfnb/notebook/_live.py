@@ -90,6 +90,7 @@ class LiveView:
         info.started = clock()
         self._pending: list[str] = []
         self._tail = ""
+        self._unshown = False  # the tail holds text the live placeholder does not show yet
         self._splitter = BlockSplitter()
         self._next_refresh = 0.0
         self._placeholder = self._show(_EMPTY)
@@ -106,19 +107,26 @@ class LiveView:
             self.tick()
 
     def tick(self) -> None:
-        """Show what has arrived (called on chunks, and by runners while a source is idle)."""
-        if not self._pending:
+        """Show what has arrived (called on chunks, and by runners while a source is idle).
+
+        One update message per tick at most: a tick that freezes blocks empties the old
+        placeholder and leaves the new one's first update to the next tick.
+        """
+        if not self._pending and not self._unshown:
             return
         self._tail += "".join(self._pending)
         self._pending.clear()
+        now = self._clock()
+        self._next_refresh = now + self._interval
         boundary = self._splitter.feed(self._tail)
         if boundary >= self._freeze_chars:
             self._replace_placeholder(self._tail[:boundary])
             self._tail, self._splitter = self._tail[boundary:], BlockSplitter()
             self._placeholder = self._show(_EMPTY)
-        now = self._clock()
+            self._unshown = bool(self._tail)
+            return
         self._publish(self._live_bundle(now), self._placeholder, True)
-        self._next_refresh = now + self._interval
+        self._unshown = False
 
     def _replace_placeholder(self, final_text: str) -> None:
         """Empty the live placeholder and show ``final_text`` after it, once, for good."""

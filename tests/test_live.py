@@ -1,0 +1,96 @@
+"""LiveView, the Markdown block splitter and chunk shapes, without a shell."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from wfnb import RunResponse
+from wfnb.notebook._chunks import chunk_text
+from wfnb.notebook._live import Data, LiveView, RunInfo
+from wfnb.notebook._markdown import BlockSplitter, to_html
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.messages: list[tuple[Data, str, bool]] = []
+        self.now = 0.0
+
+    def publish(self, data: Data, display_id: str, update: bool) -> None:
+        self.messages.append((data, display_id, update))
+
+    def clock(self) -> float:
+        return self.now
+
+
+def stream(recorder: Recorder, chunks: list[str], seconds_per_chunk: float, **options: Any) -> None:
+    view = LiveView(RunInfo(), recorder.publish, clock=recorder.clock, **options)
+    for chunk in chunks:
+        recorder.now += seconds_per_chunk
+        view.add(chunk)
+    view.finish("done")
+
+
+def test_updates_never_exceed_the_refresh_rate() -> None:
+    recorder = Recorder()
+    stream(recorder, ["word "] * 5000, 0.001, refresh_rate=4)  # 5 s of chunks
+    updates = sum(update for _, _, update in recorder.messages)
+    assert updates <= 5 * 4 + 1  # plus the final flush
+
+
+def test_a_slow_stream_is_shown_chunk_by_chunk() -> None:
+    recorder = Recorder()
+    stream(recorder, ["a", "b", "c"], 1.0, refresh_rate=10)
+    live = [data["text/html"] for data, _, update in recorder.messages
+            if update and data.get("text/html")]
+    assert [html.split("<div")[0] for html in live] == ["<p>a</p>\n", "<p>ab</p>\n", "<p>abc</p>\n"]
+
+
+def test_finished_blocks_are_frozen_and_the_text_is_kept_whole() -> None:
+    recorder = Recorder()
+    text = "".join(f"para {n} " + "x" * 80 + "\n\n" for n in range(30))
+    stream(recorder, list(text), 0.01, refresh_rate=100, freeze_chars=300)
+    displays = [data for data, _, update in recorder.messages if not update]
+    frozen = [d["text/plain"] for d in displays if "wfnb-md" in d.get("text/html", "")]
+    assert len(frozen) > 5
+    assert "".join(frozen) == text
+
+
+def test_splitter_ignores_blank_lines_inside_code_fences() -> None:
+    splitter = BlockSplitter()
+    text = "intro\n\n```\ncode\n\nmore code\n"
+    assert splitter.feed(text) == len("intro\n\n")
+    text += "```\n\nafter\n"
+    assert splitter.feed(text) == len(text) - len("after\n")
+
+
+def test_markdown_keeps_code_and_escapes_html() -> None:
+    html = to_html("**bold** <b>raw</b> [x](javascript:alert(1))\n\n```\na < b\n```")
+    assert "<strong>bold</strong>" in html and "&lt;b&gt;raw&lt;/b&gt;" in html
+    assert 'href="javascript' not in html
+    assert "a &lt; b" in html
+
+
+@pytest.mark.parametrize(
+    ("chunk", "text"),
+    [
+        ("plain", "plain"),
+        (RunResponse(content="resp"), "resp"),
+        (RunResponse(content=None), None),
+        (SimpleNamespace(content="attr"), "attr"),
+        ({"choices": [{"delta": {"content": "d"}}]}, "d"),
+        ({"choices": [{"message": {"content": "m"}}]}, "m"),
+        ({"choices": [{"text": "t"}]}, "t"),
+        ({"choices": []}, None),
+        (SimpleNamespace(choices=[SimpleNamespace(delta=SimpleNamespace(content=None))]), None),
+    ],
+)
+def test_chunk_shapes(chunk: Any, text: str | None) -> None:
+    assert chunk_text(chunk) == text
+
+
+def test_an_unknown_chunk_shape_is_a_clear_error() -> None:
+    with pytest.raises(TypeError, match="cannot show a chunk of type int"):
+        chunk_text(42)
