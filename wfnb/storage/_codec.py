@@ -29,7 +29,7 @@ import orjson
 TAG = "$wfnb"
 _TAG_BYTES = b'"$wfnb"'
 _INT_MIN, _INT_MAX = -(2**63), 2**64 - 1
-_PLAIN = (str, bool, type(None))
+_PLAIN = (bool, type(None))
 _TAGGED_TYPES = (
     tuple, set, frozenset, bytes, dt.datetime, dt.date, dt.time, dt.timedelta, uuid.UUID, Decimal
 )
@@ -71,8 +71,13 @@ def encode_state(state: Mapping[str, Any], root: str = "session_state") -> Encod
         raise UnstorableStateError(format_path(root, refused.path[::-1]), refused.reason) from None
     except RecursionError:
         raise UnstorableStateError(root, "nesting too deep (or a reference cycle)") from None
-    native = _to_native(state) if needs_tags else state
-    parts = {key: orjson.dumps(value) for key, value in native.items()}
+    parts: Parts = {}
+    for key, value in state.items():
+        try:
+            parts[key] = orjson.dumps(_to_native(value) if needs_tags else value)
+        except orjson.JSONEncodeError as error:  # orjson nests at most 254 levels
+            reason = f"{error}: JSON values nest at most 254 levels (a tuple or set counts 2)"
+            raise UnstorableStateError(format_path(root, [key]), reason) from None
     return EncodedState(parts, join_parts(parts))
 
 
@@ -82,7 +87,7 @@ def join_parts(parts: Mapping[str, bytes]) -> bytes:
 
 
 def parts_of(document: bytes) -> Parts:
-    """Split a stored document back into per-key parts (orjson re-encodes its own output exactly)."""
+    """Split a stored document back into per-key parts (orjson re-encodes its output exactly)."""
     return {key: orjson.dumps(value) for key, value in _load_object(document).items()}
 
 
@@ -105,6 +110,10 @@ def _scan(value: Any) -> bool:
     kind = type(value)
     if kind in _PLAIN:
         return False
+    if kind is str:
+        if not _valid_utf8(value):
+            raise _Refused("string holds a lone surrogate, which is not valid UTF-8 text")
+        return False
     if kind is int:
         if _INT_MIN <= value <= _INT_MAX:
             return False
@@ -118,6 +127,8 @@ def _scan(value: Any) -> bool:
         for key, item in value.items():
             if type(key) is not str:
                 raise _Refused(f"dict key {key!r} is a {type(key).__name__}; keys must be str")
+            if not _valid_utf8(key):
+                raise _Refused(f"dict key {key!r} holds a lone surrogate, not valid UTF-8 text")
             if key == TAG:
                 raise _Refused(f"the key {TAG!r} is reserved by wfnb")
             try:
@@ -140,6 +151,16 @@ def _scan(value: Any) -> bool:
     raise _Refused(_refusal(value))
 
 
+def _valid_utf8(text: str) -> bool:
+    if text.isascii():
+        return True
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _check_tagged(value: Any) -> bool:
     if isinstance(value, Decimal) and not value.is_finite():
         raise _Refused(f"{value!r} is not finite (NaN and Infinity are refused)")
@@ -147,10 +168,16 @@ def _check_tagged(value: Any) -> bool:
         zone = value.tzinfo
         if zone is not None and not isinstance(zone, (dt.timezone, ZoneInfo)):
             raise _Refused(
-                f"tzinfo {type(zone).__name__} does not round-trip; use zoneinfo or datetime.timezone"
+                f"tzinfo {type(zone).__name__} does not round-trip; "
+                "use zoneinfo or datetime.timezone"
             )
         if isinstance(zone, ZoneInfo) and isinstance(value, dt.time):
             raise _Refused("a time with a zoneinfo tzinfo has no fixed offset; use datetime")
+        offset = zone.utcoffset(None) if isinstance(zone, dt.timezone) else None
+        if offset and abs(offset) < dt.timedelta(seconds=1):  # fromisoformat reads it as UTC
+            raise _Refused("a UTC offset under a second (but not zero) does not round-trip")
+        if isinstance(zone, ZoneInfo) and zone.key is None:
+            raise _Refused("a ZoneInfo without a key (from_file) cannot be looked up again")
     return True
 
 
@@ -182,9 +209,14 @@ def _to_native(value: Any) -> Any:
         return {TAG: "bytes", "v": base64.b64encode(value).decode("ascii")}
     if kind is dt.datetime or kind is dt.time:
         tagged = {TAG: kind.__name__, "v": value.isoformat()}
-        if isinstance(value.tzinfo, ZoneInfo):
+        zone = value.tzinfo
+        if isinstance(zone, ZoneInfo):
             tagged = {TAG: kind.__name__, "v": value.replace(tzinfo=None).isoformat(),
-                      "tz": value.tzinfo.key, "fold": value.fold}
+                      "tz": zone.key, "fold": value.fold}
+        elif value.fold:  # isoformat() drops fold
+            tagged["fold"] = value.fold
+        if isinstance(zone, dt.timezone) and zone.tzname(None) != _unnamed(zone).tzname(None):
+            tagged["tzname"] = zone.tzname(None)  # isoformat() drops timezone(offset, name)
         return tagged
     if kind is dt.date:
         return {TAG: "date", "v": value.isoformat()}
@@ -195,6 +227,11 @@ def _to_native(value: Any) -> Any:
     if kind is Decimal:
         return {TAG: "decimal", "v": str(value)}
     return value
+
+
+def _unnamed(zone: dt.timezone) -> dt.timezone:
+    offset = zone.utcoffset(None)
+    return dt.timezone.utc if not offset else dt.timezone(offset)
 
 
 def _revive(value: Any) -> Any:
@@ -216,7 +253,12 @@ def _revive(value: Any) -> Any:
     if tag in ("datetime", "time"):
         parsed = (dt.datetime if tag == "datetime" else dt.time).fromisoformat(payload)
         if "tz" in value:
-            parsed = parsed.replace(tzinfo=ZoneInfo(value["tz"]), fold=value["fold"])
+            parsed = parsed.replace(tzinfo=ZoneInfo(value["tz"]))
+        if "tzname" in value:
+            offset = parsed.utcoffset() or dt.timedelta(0)
+            parsed = parsed.replace(tzinfo=dt.timezone(offset, value["tzname"]))
+        if "fold" in value:
+            parsed = parsed.replace(fold=value["fold"])
         return parsed
     if tag == "date":
         return dt.date.fromisoformat(payload)
