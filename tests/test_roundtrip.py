@@ -17,14 +17,15 @@ JSON_SCALARS = (
     | st.floats(allow_nan=False, allow_infinity=False)
     | st.text()
 )
+KEYS = st.text(max_size=8).filter(lambda key: key != "$wfnb")  # the one reserved key
 JSON = st.recursive(
     JSON_SCALARS,
     lambda inner: (
-        st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=8), inner, max_size=5)
+        st.lists(inner, max_size=5) | st.dictionaries(KEYS, inner, max_size=5)
     ),
     max_leaves=30,
 )
-STATES = st.dictionaries(st.text(max_size=12).filter(lambda k: k != "$wfnb"), JSON, max_size=6)
+STATES = st.dictionaries(KEYS, JSON, max_size=6)
 
 
 def same(a: Any, b: Any) -> bool:

@@ -164,13 +164,16 @@ def test_restore_against_a_stale_version_conflicts(storage: WorkflowStorage) -> 
 def test_keep_versions_bounds_history_and_keeps_it_readable(make_storage: StorageFactory) -> None:
     storage = make_storage(keep_versions=5)
     state: dict[str, Any] = {"posts": []}
-    for version in range(1, 31):
+    for version in range(1, 41):
         state = {"posts": [*state["posts"], "x" * 200]}
         storage.save("s", state, expected_version=version - 1)
-    assert [v.version for v in storage.history("s")] == [30, 29, 28, 27, 26]
-    assert versions_table(storage)[0].base_version is None  # the oldest kept is a full state
-    oldest = storage.read("s", 26)
-    assert oldest is not None and len(oldest.session_state["posts"]) == 26
+        kept = [v.version for v in storage.history("s")]
+        assert kept == list(range(version, max(version - len(kept), 0), -1))
+        assert min(version, 5) <= len(kept) <= 5 + 8  # pruned in batches of at most 8
+    rows = versions_table(storage)
+    assert rows[0].base_version is None  # the oldest kept is a full state
+    oldest = storage.read("s", rows[0].version)
+    assert oldest is not None and len(oldest.session_state["posts"]) == rows[0].version
 
 
 def test_prune_keep_and_older_than(storage: WorkflowStorage) -> None:
@@ -278,13 +281,16 @@ def test_hostile_session_ids_are_stored_as_plain_data(
     assert [s.session_id for s in storage.list_sessions(search=session_id)] == [session_id]
 
 
-def test_a_hand_corrupted_row_fails_only_that_session(storage: WorkflowStorage) -> None:
-    storage.save("bad", {"a": 1}, expected_version=0)
+def test_a_hand_corrupted_row_fails_only_that_session(make_storage: StorageFactory) -> None:
+    make_storage().save("bad", {"a": 1}, expected_version=0)
+    storage = make_storage()  # another process: nothing cached
     storage.save("good", {"a": 1}, expected_version=0)
     with storage.db.engine.begin() as conn:  # type: ignore[union-attr]
-        conn.execute(sa.text(
-            f"UPDATE \"{storage.table_name}\" SET state = '{{not json' WHERE session_id = 'bad'"
-        ))
+        conn.execute(
+            sa.text(f'UPDATE "{storage.table_name}_versions" SET data = :data '
+                    "WHERE session_id = 'bad'"),
+            {"data": b'{"a":1'},
+        )
     with pytest.raises(CorruptStateError, match="'bad'"):
         storage.read("bad")
     good = storage.read("good")
@@ -387,16 +393,20 @@ def test_unwritable_database_raises_storage_error_naming_session(tmp_path: Path)
 
 
 @pytest.mark.postgres
-def test_postgres_offers_a_jsonb_view_of_states(table_name: str) -> None:
+def test_postgres_keeps_a_jsonb_copy_of_the_current_state(table_name: str) -> None:
     url = postgres_url()
     storage = WorkflowStorage(table_name, url)
     try:
         storage.save("s", {"posts": [{"topic": "pasta"}]}, expected_version=0)
+        storage.save("s", {"posts": [{"topic": "soup"}]}, expected_version=1)
+        storage.save("nul", {"text": "a\x00b"}, expected_version=0)
         with storage.db.engine.connect() as conn:  # type: ignore[union-attr]
-            topic = conn.execute(sa.text(
-                f"SELECT state -> 'posts' -> 0 ->> 'topic' FROM \"{table_name}_json\""
-            )).scalar()
-        assert topic == "pasta"
+            rows = dict(conn.execute(sa.text(
+                f"SELECT session_id, state -> 'posts' -> 0 ->> 'topic' FROM \"{table_name}\""
+            )).all())
+        assert rows == {"s": "soup", "nul": None}
+        stored = storage.read("nul")
+        assert stored is not None and stored.session_state == {"text": "a\x00b"}
     finally:
         storage.close()
         drop_tables(url, table_name)

@@ -114,7 +114,7 @@ class Workflow:
         if stored is None:
             self._adopt({}, 0, b"{}")
         else:
-            self._adopt(stored.session_state, stored.version, stored.state_json.encode())
+            self._adopt(stored.session_state, stored.version, stored.document)
         return self.session_state
 
     def write_to_storage(self, *, force: bool = False) -> int | None:
@@ -173,7 +173,7 @@ class Workflow:
             self.read_from_storage()
             return
         stored = self.storage.read(self.session_id)
-        theirs = stored.state_json.encode() if stored is not None else b"{}"
+        theirs = stored.document if stored is not None else b"{}"
         version = stored.version if stored is not None else 0
         merged = merge_parts(parts_of(self._synced), pending.parts, parts_of(theirs))
         if isinstance(merged, set):

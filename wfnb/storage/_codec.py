@@ -44,6 +44,7 @@ class EncodedState:
 
     parts: Parts
     document: bytes
+    tagged: bool = False  # holds tagged extra types (decoding must revive them)
 
 
 class _Refused(Exception):
@@ -78,7 +79,7 @@ def encode_state(state: Mapping[str, Any], root: str = "session_state") -> Encod
         except orjson.JSONEncodeError as error:  # orjson nests at most 254 levels
             reason = f"{error}: JSON values nest at most 254 levels (a tuple or set counts 2)"
             raise UnstorableStateError(format_path(root, [key]), reason) from None
-    return EncodedState(parts, join_parts(parts))
+    return EncodedState(parts, join_parts(parts), needs_tags)
 
 
 def join_parts(parts: Mapping[str, bytes]) -> bytes:
@@ -91,14 +92,19 @@ def parts_of(document: bytes) -> Parts:
     return {key: orjson.dumps(value) for key, value in _load_object(document).items()}
 
 
-def decode_state(document: bytes | str) -> State:
-    """The state a stored document holds, tagged values revived."""
-    raw = document.encode() if isinstance(document, str) else document
-    state = _load_object(raw)
-    return _revive(state) if _TAG_BYTES in raw else state
+def decode_state(document: bytes | bytearray | str, tagged: bool | None = None) -> State:
+    """The state a stored document holds, tagged values revived.
+
+    ``tagged`` (recorded when it was encoded) spares a search of the whole document.
+    """
+    state = _load_object(document)
+    if tagged is None:
+        raw = document.encode() if isinstance(document, str) else document
+        tagged = _TAG_BYTES in raw
+    return _revive(state) if tagged else state
 
 
-def _load_object(document: bytes) -> State:
+def _load_object(document: bytes | bytearray | str) -> State:
     value = orjson.loads(document)
     if not isinstance(value, dict):
         raise ValueError(f"stored state is a JSON {type(value).__name__}, not an object")

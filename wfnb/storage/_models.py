@@ -31,11 +31,16 @@ class SessionSummary:
 class StoredSession(SessionSummary):
     """A session with its state (the current version, or the one asked for).
 
-    ``state_json`` is the state exactly as stored: compact JSON text, extra types tagged.
+    ``document`` is the state exactly as stored: compact JSON (UTF-8), extra types tagged.
     """
 
     session_state: dict[str, Any] = field(default_factory=dict)
-    state_json: str = "{}"
+    document: bytes = field(default=b"{}", repr=False)
+
+    @property
+    def state_json(self) -> str:
+        """The stored JSON text of the state."""
+        return self.document.decode()
 
 
 @dataclass(frozen=True)

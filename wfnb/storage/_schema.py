@@ -2,11 +2,14 @@
 
 For ``table_name="t"``:
 
-- ``t``           one row per session: its current state (exact JSON text) and metadata
-- ``t_versions``  one row per saved version: a full state or a delta on the version before it
+- ``t``           one row per session: its current version and metadata; on PostgreSQL also
+                  ``state``, a JSONB copy of the current state for SQL queries (JSONB reorders
+                  keys and cannot hold "\u0000", so it is a view for queries, never read back)
+- ``t_versions``  one row per saved version: the state as exact JSON bytes, or a delta on the
+                  version before it (see _delta.py); the current state is the newest full row
+                  with the deltas after it, so a save writes only what changed
 - ``t_runs``      one row per run: status, input, output, error, timings
 - ``t_meta``      key/value rows; ``schema_version`` says which migrations have run
-- ``t_json``      (PostgreSQL only) a view of ``t`` with ``state`` as JSONB, for SQL queries
 
 Migrations are ordered and idempotent, run in one transaction on open; a database whose
 schema_version is newer than this wfnb knows is refused rather than guessed at.
@@ -53,7 +56,6 @@ class Tables:
             sa.Column("session_id", sa.Text, primary_key=True),
             sa.Column("workflow_name", sa.Text, nullable=True),
             sa.Column("version", sa.Integer, nullable=False),
-            sa.Column("state", sa.Text, nullable=False),
             sa.Column("state_bytes", sa.Integer, nullable=False),
             sa.Column("created_at", sa.Float, nullable=False),
             sa.Column("updated_at", sa.Float, nullable=False),
@@ -65,7 +67,8 @@ class Tables:
             sa.Column("session_id", sa.Text, primary_key=True),
             sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
             sa.Column("base_version", sa.Integer, nullable=True),  # NULL: data is a full state
-            sa.Column("data", sa.Text, nullable=False),
+            sa.Column("data", sa.LargeBinary, nullable=False),
+            sa.Column("tagged", sa.Boolean, nullable=False),  # holds tagged extra types
             sa.Column("state_bytes", sa.Integer, nullable=False),
             sa.Column("source", sa.Text, nullable=False),
             sa.Column("run_id", sa.Text, nullable=True),
@@ -97,12 +100,7 @@ def _create_v1(conn: sa.Connection, tables: Tables) -> None:
     for table in (tables.meta, tables.sessions, tables.versions, tables.runs):
         table.create(conn, checkfirst=True)
     if conn.dialect.name == "postgresql":
-        # States are stored as exact JSON text (JSONB would reorder keys, turn 1e16 into an
-        # integer and refuse "\u0000"); this view gives SQL its JSONB operators all the same.
-        conn.execute(sa.text(
-            f'CREATE OR REPLACE VIEW "{tables.name}_json" AS SELECT session_id, workflow_name, '
-            f'version, state::jsonb AS state, updated_at FROM "{tables.name}"'
-        ))
+        conn.execute(sa.text(f'ALTER TABLE "{tables.name}" ADD COLUMN IF NOT EXISTS state jsonb'))
 
 
 Migration = Callable[[sa.Connection, Tables], None]

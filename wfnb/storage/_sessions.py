@@ -1,11 +1,17 @@
 """WorkflowStorage: sessions, their versioned history and their runs, in one database.
 
-Every save is one transaction: a compare-and-swap ``UPDATE ... WHERE version = expected`` of the
-session row plus the insert of its history row. When the swap finds a newer version, the two
-writers' changes are merged if they touched different top-level keys, else
-:class:`~wfnb.SessionConflictError` is raised and nothing is written. History rows are deltas on
-the version before them (a full state every ``_MAX_DELTA_CHAIN`` versions, or when a delta would
-not be much smaller), so keeping history costs little more disk than not keeping it.
+A session's states live in its history: each save inserts one version row, either the full
+state (exact JSON bytes) or a delta on the version before it (see _delta.py), plus a
+compare-and-swap ``UPDATE ... WHERE version = expected`` of the small session row, in one
+transaction. Loading reads the newest full row and the deltas after it. When the swap finds a
+newer version, the two writers' changes are merged if they touched different top-level keys,
+else :class:`~wfnb.SessionConflictError` is raised and nothing is written.
+
+Why deltas: rewriting a large state in place is the slowest thing a database does for wfnb
+(SQLite frees and re-allocates every overflow page); appending what changed is cheap, and
+history then costs little more disk than the state itself. A full row is written again when the
+deltas since the last one reach the state's size or ``_MAX_DELTA_CHAIN`` rows, which bounds what
+a load reads to about twice the state.
 """
 
 from __future__ import annotations
@@ -16,13 +22,12 @@ import threading
 import time
 import zlib
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
 from wfnb._errors import (
     CorruptStateError,
@@ -52,10 +57,12 @@ from wfnb.storage._models import (
     timestamp,
 )
 from wfnb.storage._schema import MIGRATIONS, Tables, check_table_name, migrate
+from wfnb.storage._sql import HotPath
 
-_MAX_DELTA_CHAIN = 32  # history rows between two full states: bounds the cost of reading one
+_MAX_DELTA_CHAIN = 32  # delta rows after a full one, at most
+_MIN_DELTA_STATE = 4096  # smaller states are stored whole: a delta would save little
 _MAX_MERGE_ROUNDS = 8  # a save that keeps losing the swap to fresh writers gives up after this
-_HEAD_CACHE_SIZE = 64  # sessions whose last saved parts are kept for the next delta
+_HEAD_CACHE_SIZE = 64  # sessions whose latest document is kept for the next save's delta
 _MAX_SESSION_ID = 1024
 
 
@@ -74,19 +81,22 @@ def check_session_id(session_id: object) -> str:
 
 @dataclass(frozen=True)
 class _Head:
-    """The last version this storage object saved of a session, for the next save's delta."""
+    """A session's latest version as this storage object last saw it: the base of a delta."""
 
     version: int
-    parts: Parts
-    depth: int  # history rows since the last full state
+    created_at: float  # with version, names the content: a deleted and re-created session differs
+    document: bytes
+    tagged: bool
+    parts: Parts | None  # known when this object saved it; else computed only if needed
+    chain: int  # delta rows since the last full row
+    chain_bytes: int  # their total size
 
 
 class _SwapLost(Exception):
-    """The compare-and-swap found another version (``None``: the session is gone)."""
+    """The compare-and-swap found another version (0: the session is gone)."""
 
-    def __init__(self, version: int | None, document: str | None) -> None:
+    def __init__(self, version: int) -> None:
         self.version = version
-        self.document = document
 
 
 class WorkflowStorage:
@@ -120,6 +130,7 @@ class WorkflowStorage:
             assert self.db.engine is not None
             self._engine: sa.Engine = self.db.engine
             self._dialect = self._engine.dialect.name
+            self._sql = HotPath(self._engine, self._tables)
             with self._write() as conn:
                 if self._dialect == "postgresql":
                     conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_lock_key(table_name))))
@@ -153,7 +164,7 @@ class WorkflowStorage:
         """Turn database errors into StorageError naming the action, table and session."""
         try:
             yield
-        except (sa.exc.SQLAlchemyError, OSError) as exc:
+        except (sa.exc.SQLAlchemyError, OSError, self._sql.error) as exc:
             raise StorageError(f"could not {action}: {_cause(exc)}", table=self.table_name,
                                session_id=session_id) from exc
 
@@ -164,29 +175,70 @@ class WorkflowStorage:
     # -- sessions ----------------------------------------------------------------------------
 
     def read(self, session_id: str, version: int | None = None) -> StoredSession | None:
-        """The stored session (its state at ``version``, default the current one), or None."""
+        """The stored session (its state at ``version``, default the current one), or None.
+
+        The current version's document is reused from this object's last save or read when the
+        database confirms (same version, same creation time) that it is still current.
+        """
         check_session_id(session_id)
-        s = self._tables.sessions
-        with self._failing_as("read the session", session_id), self._read() as conn:
-            row = conn.execute(sa.select(s).where(s.c.session_id == session_id)).first()
-            if row is None:
+        sql = self._sql
+        with self._failing_as("read the session", session_id), sql.transaction(write=False) as tx:
+            tx.execute(sql.select_session, {"sid": session_id})
+            meta = tx.fetchone()
+            if meta is None:
                 return None
-            if version is None or version == row.version:
-                return StoredSession(
-                    session_id, row.workflow_name, row.version, row.state_bytes,
-                    timestamp(row.created_at), timestamp(row.updated_at),
-                    self._decode(row.state, session_id), row.state,
-                )
-            info = self._version_row(conn, session_id, version)
-            document = join_parts(self._reconstruct(conn, session_id, version)).decode()
+            workflow_name, current, state_bytes, created_at, updated_at = meta
+            target = version or current
+            head = self._head(session_id, target) if target == current else None
+            if head is None or head.created_at != created_at:
+                tx.execute(sql.select_chain, {"sid": session_id, "v": target})
+                chain = tx.fetchall()
+                head = self._head_from(session_id, target, created_at, chain)
+                state_bytes = chain[-1][4]
+                if target == current:
+                    self._remember(session_id, head, keep=True)
+                else:
+                    updated_at = chain[-1][5]  # when that version was saved
+        state = self._decode(head.document, session_id, head.tagged, version)
         return StoredSession(
-            session_id, row.workflow_name, version, info.state_bytes, timestamp(row.created_at),
-            timestamp(info.created_at), self._decode(document, session_id, version), document,
+            session_id, workflow_name, target, state_bytes, timestamp(created_at),
+            timestamp(updated_at), state, head.document,
         )
 
-    def _decode(self, document: str | bytes, session_id: str, version: int | None = None) -> State:
+    def _head_from(
+        self, session_id: str, version: int, created_at: float, chain: Sequence[Any]
+    ) -> _Head:
+        document = self._assemble(session_id, version, chain)
+        return _Head(version, created_at, document, bool(chain[-1][3]), None, len(chain) - 1,
+                     sum(len(row[2]) for row in chain[1:]))
+
+    def _assemble(self, session_id: str, version: int, chain: Sequence[Any]) -> bytes:
+        """The document of ``version`` from its chain rows (a full row, then deltas in order)."""
+        if not chain or chain[-1][0] != version:
+            raise SessionNotFoundError(
+                f"session {session_id!r} has no version {version} in history "
+                f"(table {self.table_name!r}; pruned, or never saved)"
+            )
         try:
-            return decode_state(document)
+            document = bytearray(chain[0][2])
+            for previous, row in itertools.pairwise(chain):
+                if row[1] != previous[0]:
+                    raise ValueError(f"version {row[0]} follows missing version {row[1]}")
+                apply_delta(document, bytes(row[2]))
+            if len(document) != chain[-1][4]:
+                raise ValueError(f"{len(document)} bytes rebuilt, {chain[-1][4]} were saved")
+        except (ValueError, KeyError, TypeError, IndexError) as exc:
+            raise CorruptStateError(
+                f"history of version {version} cannot be read ({exc}); rows left as they are",
+                table=self.table_name, session_id=session_id,
+            ) from exc
+        return bytes(document)
+
+    def _decode(
+        self, document: bytes, session_id: str, tagged: Any, version: int | None = None
+    ) -> State:
+        try:
+            return decode_state(document, bool(tagged))
         except (ValueError, KeyError, TypeError) as exc:
             at = f" version {version}" if version is not None else ""
             raise CorruptStateError(
@@ -223,16 +275,17 @@ class WorkflowStorage:
                         session_id, encoded, expected_version, workflow_name, source, run_id
                     )
             except _SwapLost as lost:
-                if lost.version is None and not force and expected_version > 0:
-                    raise SessionConflictError(
-                        session_id, keys=(), expected_version=expected_version, stored_version=0
-                    ) from None
-                if not force and lost.version is not None:
-                    encoded, taken = self._merge(session_id, encoded, expected_version, lost)
+                if not force:
+                    if lost.version == 0:
+                        raise SessionConflictError(
+                            session_id, keys=(), expected_version=expected_version,
+                            stored_version=0,
+                        ) from None
+                    encoded, taken = self._merge(session_id, encoded, expected_version)
                     merged_keys |= taken
-                expected_version = lost.version or 0
+                expected_version = lost.version
                 continue
-            merged = decode_state(encoded.document) if merged_keys else None
+            merged = decode_state(encoded.document, encoded.tagged) if merged_keys else None
             return SaveResult(version, written, tuple(sorted(merged_keys)), merged)
         raise StorageError(
             f"gave up saving after {_MAX_MERGE_ROUNDS} rounds of concurrent writes",
@@ -249,80 +302,106 @@ class WorkflowStorage:
         run_id: str | None,
     ) -> tuple[int, bool]:
         """One compare-and-swap transaction; raises _SwapLost when the session moved on."""
-        s, doc = self._tables.sessions, encoded.document
+        document, new = encoded.document, expected + 1
         head = self._head(session_id, expected)
-        if head is not None and head.parts == encoded.parts:
+        if head is not None and head.document == document:
             return expected, False
+        delta = None
+        if head is not None and head.chain < _MAX_DELTA_CHAIN and (
+            len(document) >= _MIN_DELTA_STATE
+        ):
+            delta = make_delta(head.document, document, head.parts, encoded.parts)
+            if delta is not None and head.chain_bytes + len(delta) > len(document):
+                delta = None
         now = time.time()
-        text = doc.decode()
-        values: dict[str, Any] = {"version": expected + 1, "state": text,
-                                  "state_bytes": len(doc), "updated_at": now}
-        if workflow_name is not None:
-            values["workflow_name"] = workflow_name
-        with self._write() as conn:
-            if expected == 0:
-                swap: Any = _insert_ignore(self._dialect, s).values(
-                    session_id=session_id, created_at=now, **values
-                )
-            else:
-                swap = (
-                    sa.update(s)
-                    .where(s.c.session_id == session_id, s.c.version == expected)
-                    .values(**values)
-                )
-            if conn.execute(swap.returning(s.c.version)).first() is None:
-                row = conn.execute(
-                    sa.select(s.c.version, s.c.state).where(s.c.session_id == session_id)
-                ).first()
-                raise _SwapLost(*(row if row is not None else (None, None)))
-            base_version, data, depth = None, text, 0
-            if head is not None and head.depth < _MAX_DELTA_CHAIN:
-                delta = make_delta(head.parts, encoded.parts)
-                if len(delta) * 2 < len(doc):
-                    base_version, data, depth = expected, delta.decode(), head.depth + 1
-            conn.execute(
-                sa.insert(self._tables.versions).values(
-                    session_id=session_id, version=expected + 1, base_version=base_version,
-                    data=data, state_bytes=len(doc), source=source, run_id=run_id, created_at=now,
-                )
-            )
-            if self.keep_versions is not None and expected + 1 > self.keep_versions:
-                self._prune_session(conn, session_id, expected + 2 - self.keep_versions, None)
-        self._remember(session_id, _Head(expected + 1, encoded.parts, depth))
-        return expected + 1, True
+        sql = self._sql
+        with sql.transaction(write=True) as tx:
+            values = {"sid": session_id, "wf": workflow_name, "bytes": len(document), "now": now,
+                      "new": new, "expected": expected}
+            if sql.keeps_jsonb:  # JSONB cannot hold NUL characters: no queryable copy then
+                values["json"] = None if b"\\u0000" in document else document.decode()
+            tx.execute(sql.insert_session if expected == 0 else sql.update_session, values)
+            swapped = tx.fetchone()
+            if swapped is None:
+                tx.execute(sql.select_version, {"sid": session_id})
+                row = tx.fetchone()
+                raise _SwapLost(row[0] if row is not None else 0)
+            tx.execute(sql.insert_version, {
+                "sid": session_id, "new": new, "base": expected if delta is not None else None,
+                "data": delta if delta is not None else document, "tagged": encoded.tagged,
+                "bytes": len(document), "source": source, "run": run_id, "now": now,
+            })
+        if self.keep_versions is not None and new > self.keep_versions + _prune_slack(
+            self.keep_versions
+        ):
+            with self._write() as conn:
+                self._prune_session(conn, session_id, new - self.keep_versions + 1, None)
+        chain, chain_bytes = (
+            (head.chain + 1, head.chain_bytes + len(delta))
+            if head is not None and delta is not None else (0, 0)
+        )
+        self._remember(session_id, _Head(new, swapped[1], document, encoded.tagged, encoded.parts,
+                                         chain, chain_bytes))
+        return new, True
 
     def _merge(
-        self, session_id: str, ours: EncodedState, expected: int, lost: _SwapLost
+        self, session_id: str, ours: EncodedState, expected: int
     ) -> tuple[EncodedState, set[str]]:
         """Our changes on top of the newer stored state, or SessionConflictError."""
-        assert lost.version is not None
-        assert lost.document is not None
-        theirs = parts_of(lost.document.encode())
+        current = self.read(session_id)
+        if current is None:
+            raise SessionConflictError(
+                session_id, keys=(), expected_version=expected, stored_version=0
+            )
+        theirs = parts_of(current.document)
         try:
             base = self._parts_at(session_id, expected) if expected else {}
         except SessionNotFoundError:  # history pruned: no common base, every key is contested
             raise SessionConflictError(
                 session_id, keys=set(theirs) | set(ours.parts), expected_version=expected,
-                stored_version=lost.version,
+                stored_version=current.version,
             ) from None
         result = merge_parts(base, ours.parts, theirs)
         if isinstance(result, set):
             raise SessionConflictError(
-                session_id, keys=result, expected_version=expected, stored_version=lost.version
+                session_id, keys=result, expected_version=expected, stored_version=current.version
             )
         merged, taken = result
         log.info("session %r: merged keys %s saved meanwhile by another writer",
                  session_id, sorted(taken))
-        return EncodedState(merged, join_parts(merged)), taken
+        document = join_parts(merged)
+        return EncodedState(merged, document, ours.tagged or b'"$wfnb"' in document), taken
+
+    def _parts_at(self, session_id: str, version: int) -> Parts:
+        with self._failing_as("read history", session_id), self._read() as conn:
+            return parts_of(self._document_at(conn, session_id, version))
+
+    def _document_at(self, conn: sa.Connection, session_id: str, version: int) -> bytes:
+        v = self._tables.versions
+        full = (
+            sa.select(sa.func.max(v.c.version))
+            .where(v.c.session_id == session_id, v.c.version <= version,
+                   v.c.base_version.is_(None))
+            .scalar_subquery()
+        )
+        chain = conn.execute(
+            sa.select(v.c.version, v.c.base_version, v.c.data, v.c.tagged, v.c.state_bytes)
+            .where(v.c.session_id == session_id, v.c.version >= full, v.c.version <= version)
+            .order_by(v.c.version)
+        ).all()
+        return self._assemble(session_id, version, chain)
 
     def _head(self, session_id: str, version: int) -> _Head | None:
         with self._heads_lock:
             head = self._heads.get(session_id)
         return head if head is not None and head.version == version else None
 
-    def _remember(self, session_id: str, head: _Head | None) -> None:
+    def _remember(self, session_id: str, head: _Head | None, *, keep: bool = False) -> None:
+        """Cache ``head`` as the session's latest; ``keep`` leaves a richer entry in place."""
         with self._heads_lock:
-            self._heads.pop(session_id, None)
+            known = self._heads.pop(session_id, None)
+            if keep and known is not None and head is not None and known.version == head.version:
+                head = known
             if head is not None:
                 self._heads[session_id] = head
                 while len(self._heads) > _HEAD_CACHE_SIZE:
@@ -434,55 +513,6 @@ class WorkflowStorage:
         return self.save(session_id, old.session_state, expected_version=expected_version,
                          source="restore")
 
-    def _version_row(self, conn: sa.Connection, session_id: str, version: int) -> Any:
-        v = self._tables.versions
-        row = conn.execute(
-            sa.select(v.c.state_bytes, v.c.created_at)
-            .where(v.c.session_id == session_id, v.c.version == version)
-        ).first()
-        if row is None:
-            raise SessionNotFoundError(
-                f"session {session_id!r} has no version {version} in history "
-                f"(table {self.table_name!r}; pruned, or never saved)"
-            )
-        return row
-
-    def _parts_at(self, session_id: str, version: int) -> Parts:
-        with self._failing_as("read history", session_id), self._read() as conn:
-            return self._reconstruct(conn, session_id, version)
-
-    def _reconstruct(self, conn: sa.Connection, session_id: str, version: int) -> Parts:
-        """The parts of one stored version: its nearest full state with the deltas after it."""
-        v = self._tables.versions
-        full = (
-            sa.select(sa.func.max(v.c.version))
-            .where(v.c.session_id == session_id, v.c.version <= version,
-                   v.c.base_version.is_(None))
-            .scalar_subquery()
-        )
-        rows = conn.execute(
-            sa.select(v.c.version, v.c.base_version, v.c.data)
-            .where(v.c.session_id == session_id, v.c.version >= full, v.c.version <= version)
-            .order_by(v.c.version)
-        ).all()
-        if not rows or rows[-1].version != version:
-            raise SessionNotFoundError(
-                f"session {session_id!r} has no version {version} in history "
-                f"(table {self.table_name!r}; pruned, or never saved)"
-            )
-        try:
-            parts = parts_of(rows[0].data.encode())
-            for previous, row in itertools.pairwise(rows):
-                if row.base_version != previous.version:
-                    raise ValueError(f"version {row.version} follows a missing version")
-                parts = apply_delta(parts, row.data.encode())
-        except (ValueError, KeyError, TypeError) as exc:
-            raise CorruptStateError(
-                f"history of version {version} cannot be read ({exc})",
-                table=self.table_name, session_id=session_id,
-            ) from exc
-        return parts
-
     def prune(
         self,
         *,
@@ -546,11 +576,11 @@ class WorkflowStorage:
             .where(v.c.session_id == session_id, v.c.version == first_kept)
         ).first()
         if kept is not None and kept.base_version is not None:
-            parts = self._reconstruct(conn, session_id, first_kept)
+            document = self._document_at(conn, session_id, first_kept)
             conn.execute(
                 sa.update(v)
                 .where(v.c.session_id == session_id, v.c.version == first_kept)
-                .values(base_version=None, data=join_parts(parts).decode())
+                .values(base_version=None, data=document)
             )
         return int(
             conn.execute(
@@ -617,12 +647,6 @@ def _describe(value: Any) -> str:
     return orjson.dumps(value, default=repr).decode()
 
 
-def _insert_ignore(dialect: str, table: sa.Table) -> Any:
-    """INSERT ... ON CONFLICT DO NOTHING in the two dialects that have it."""
-    module = postgresql if dialect == "postgresql" else sqlite
-    return module.insert(table).on_conflict_do_nothing()
-
-
 def _lock_key(name: str) -> int:
     """A stable advisory-lock key for one table family (serializes concurrent migrations)."""
     return zlib.crc32(f"wfnb:{name}".encode())
@@ -632,3 +656,8 @@ def _cause(exc: BaseException) -> str:
     """The database's own words for an error, without SQLAlchemy's statement dump."""
     original = getattr(exc, "orig", None)
     return str(original if original is not None else exc).strip().splitlines()[0]
+
+
+def _prune_slack(keep: int) -> int:
+    """Versions allowed past ``keep`` before a save prunes: pruning in batches costs less."""
+    return max(8, keep // 8)
