@@ -66,6 +66,9 @@ def encode_state(state: Mapping[str, Any], root: str = "session_state") -> Encod
 
     if type(state) is not dict:
         raise UnstorableStateError(root, f"must be a dict, not {type(state).__name__}")
+    fast = _encode_plain(state)
+    if fast is not None:
+        return fast
     try:
         needs_tags = _scan(state)
     except _Refused as refused:
@@ -80,6 +83,49 @@ def encode_state(state: Mapping[str, Any], root: str = "session_state") -> Encod
             reason = f"{error}: JSON values nest at most 254 levels (a tuple or set counts 2)"
             raise UnstorableStateError(format_path(root, [key]), reason) from None
     return EncodedState(parts, join_parts(parts), needs_tags)
+
+
+_STRICT = orjson.OPT_PASSTHROUGH_SUBCLASS | orjson.OPT_PASSTHROUGH_DATACLASS | (
+    orjson.OPT_PASSTHROUGH_DATETIME
+)
+_PLAIN_LEAVES = frozenset({str, int, bool, type(None)})
+
+
+def _encode_plain(state: dict[str, Any]) -> EncodedState | None:
+    """The common case, fast: a state of JSON's own types only. None sends it to the full check.
+
+    orjson encodes first (refusing subclasses, dataclasses, datetimes, unknown objects, huge
+    ints, non-str keys, lone surrogates and cycles by raising); a walk then rules out what it
+    would convert silently (NaN, tuples, enums, UUIDs) and the reserved key.
+    """
+    if not all(type(key) is str for key in state):
+        return None
+    try:
+        parts = {key: orjson.dumps(value, option=_STRICT) for key, value in state.items()}
+        document = join_parts(parts)
+    except (orjson.JSONEncodeError, RecursionError):
+        return None
+    return EncodedState(parts, document, False) if _plain(state) else None
+
+
+def _plain(state: dict[str, Any]) -> bool:
+    """Whether an (acyclic: orjson encoded it) state holds only JSON's own types."""
+    pending: list[Any] = [state]
+    while pending:
+        value = pending.pop()
+        kind = type(value)
+        if kind is dict:
+            if TAG in value:
+                return False
+            pending.extend(value.values())
+        elif kind is list:
+            pending.extend(value)
+        elif kind is float:
+            if not math.isfinite(value):
+                return False
+        elif kind not in _PLAIN_LEAVES:
+            return False
+    return True
 
 
 def join_parts(parts: Mapping[str, bytes]) -> bytes:
