@@ -16,9 +16,12 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import gc
+import itertools
 import math
+import operator
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -88,7 +91,7 @@ def encode_state(state: Mapping[str, Any], root: str = "session_state") -> Encod
 _STRICT = orjson.OPT_PASSTHROUGH_SUBCLASS | orjson.OPT_PASSTHROUGH_DATACLASS | (
     orjson.OPT_PASSTHROUGH_DATETIME
 )
-_PLAIN_LEAVES = frozenset({str, int, bool, type(None)})
+_JSON_TYPES = frozenset({dict, list, str, int, float, bool, type(None)})
 
 
 def _encode_plain(state: dict[str, Any]) -> EncodedState | None:
@@ -109,23 +112,30 @@ def _encode_plain(state: dict[str, Any]) -> EncodedState | None:
 
 
 def _plain(state: dict[str, Any]) -> bool:
-    """Whether an (acyclic: orjson encoded it) state holds only JSON's own types."""
-    pending: list[Any] = [state]
-    while pending:
-        value = pending.pop()
-        kind = type(value)
-        if kind is dict:
-            if TAG in value:
-                return False
-            pending.extend(value.values())
-        elif kind is list:
-            pending.extend(value)
-        elif kind is float:
-            if not math.isfinite(value):
-                return False
-        elif kind not in _PLAIN_LEAVES:
+    """Whether an (acyclic: orjson encoded it) state holds only JSON's own types.
+
+    Level by level, ``gc.get_referents`` lists what the containers hold, and the checks of
+    their types, of the floats' finiteness and of the dicts' keys all run as C iterators.
+    """
+    if TAG in state:
+        return False
+    level: list[Any] = [state]
+    while level:
+        level = gc.get_referents(*level)
+        types = list(map(type, level))
+        kinds = set(types)
+        if not kinds <= _JSON_TYPES:
+            return False
+        if float in kinds and not all(map(math.isfinite, _of_type(level, types, float))):
+            return False
+        if dict in kinds and any(map(operator.contains, _of_type(level, types, dict),
+                                     itertools.repeat(TAG))):
             return False
     return True
+
+
+def _of_type(items: list[Any], types: list[type], kind: type) -> Iterator[Any]:
+    return itertools.compress(items, map(operator.is_, types, itertools.repeat(kind)))
 
 
 def join_parts(parts: Mapping[str, bytes]) -> bytes:
@@ -146,7 +156,7 @@ def decode_state(document: bytes | bytearray | str, tagged: bool | None = None) 
     state = _load_object(document)
     if tagged is None:
         raw = document.encode() if isinstance(document, str) else document
-        tagged = _TAG_BYTES in raw
+        tagged = b"$wfnb" in raw and _TAG_BYTES in raw
     return _revive(state) if tagged else state
 
 
