@@ -226,6 +226,12 @@ def test_list_sessions_searches_ids_literally_and_filters_workflow(
     assert storage.count_sessions(search="1", workflow_name="two") == 2
 
 
+def test_workflow_names_are_listed_once_each(storage: WorkflowStorage) -> None:
+    for session_id, name in [("a", "beta"), ("b", "alpha"), ("c", "beta"), ("d", None)]:
+        storage.save(session_id, {}, expected_version=0, workflow_name=name)
+    assert storage.workflow_names() == ["alpha", "beta"]
+
+
 def test_list_sessions_does_not_read_states(storage: WorkflowStorage) -> None:
     storage.save("s", {"big": "x" * 1000}, expected_version=0)
     statements: list[str] = []

@@ -465,6 +465,16 @@ class WorkflowStorage:
         with self._failing_as("count sessions"), self._read() as conn:
             return int(conn.execute(query).scalar_one())
 
+    def workflow_names(self) -> list[str]:
+        """The workflow names sessions were saved under, sorted (for filters and pickers)."""
+        s = self._tables.sessions
+        query = (
+            sa.select(s.c.workflow_name).where(s.c.workflow_name.is_not(None)).distinct()
+            .order_by(s.c.workflow_name)
+        )
+        with self._failing_as("list workflow names"), self._read() as conn:
+            return [str(name) for name in conn.execute(query).scalars()]
+
     def _filters(
         self, search: str | None, workflow_name: str | None
     ) -> list[sa.ColumnElement[bool]]:
