@@ -61,9 +61,22 @@ def test_finished_blocks_are_frozen_and_the_text_is_kept_whole() -> None:
 def test_splitter_ignores_blank_lines_inside_code_fences() -> None:
     splitter = BlockSplitter()
     text = "intro\n\n```\ncode\n\nmore code\n"
-    assert splitter.feed(text) == len("intro\n\n")
+    assert splitter.feed(text) == [len("intro\n\n")]
     text += "```\n\nafter\n"
-    assert splitter.feed(text) == len(text) - len("after\n")
+    assert splitter.feed(text) == [len(text) - len("after\n")]
+
+
+def test_outputs_split_where_the_content_says_whatever_the_timing() -> None:
+    text = "".join(f"para {n} " + "y" * (n * 7 % 90) + "\n\n" for n in range(60))
+    chunks = [text[i : i + 13] for i in range(0, len(text), 13)]
+    saved = []
+    for seconds_per_chunk in (0.0001, 0.03, 0.5):
+        recorder = Recorder()
+        stream(recorder, chunks, seconds_per_chunk, refresh_rate=10, freeze_chars=400)
+        saved.append([data for data, _, update in recorder.messages
+                      if not update and "wfnb-status" not in data.get("text/html", "")])
+    assert saved[0] == saved[1] == saved[2]
+    assert len(saved[0]) > 5
 
 
 def test_markdown_keeps_code_and_escapes_html() -> None:

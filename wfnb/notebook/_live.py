@@ -92,6 +92,7 @@ class LiveView:
         self._tail = ""
         self._unshown = False  # the tail holds text the live placeholder does not show yet
         self._splitter = BlockSplitter()
+        self._block_ends: list[int] = []  # in the tail
         self._next_refresh = 0.0
         self._placeholder = self._show(_EMPTY)
 
@@ -114,19 +115,35 @@ class LiveView:
         """
         if not self._pending and not self._unshown:
             return
-        self._tail += "".join(self._pending)
-        self._pending.clear()
         now = self._clock()
         self._next_refresh = now + self._interval
-        boundary = self._splitter.feed(self._tail)
-        if boundary >= self._freeze_chars:
-            self._replace_placeholder(self._tail[:boundary])
-            self._tail, self._splitter = self._tail[boundary:], BlockSplitter()
-            self._placeholder = self._show(_EMPTY)
+        if self._absorb():
             self._unshown = bool(self._tail)
             return
         self._publish(self._live_bundle(now), self._placeholder, True)
         self._unshown = False
+
+    def _absorb(self) -> bool:
+        """Move arrived chunks into the tail and freeze every finished segment; True if any.
+
+        A segment ends at the first block end at least ``freeze_chars`` into the tail: the
+        content decides where outputs split, never the timing, so a re-run saves the same
+        outputs (what nbval compares).
+        """
+        self._tail += "".join(self._pending)
+        self._pending.clear()
+        self._block_ends += self._splitter.feed(self._tail)
+        froze = False
+        while True:
+            cut = next((end for end in self._block_ends if end >= self._freeze_chars), None)
+            if cut is None:
+                return froze
+            self._replace_placeholder(self._tail[:cut])
+            self._tail = self._tail[cut:]
+            self._block_ends = [end - cut for end in self._block_ends if end > cut]
+            self._splitter.drop(cut)
+            self._placeholder = self._show(_EMPTY)
+            froze = True
 
     def _replace_placeholder(self, final_text: str) -> None:
         """Empty the live placeholder and show ``final_text`` after it, once, for good."""
@@ -143,8 +160,7 @@ class LiveView:
 
     def finish(self, state: str) -> None:
         """Show the rest of the text and the final status line."""
-        self._tail += "".join(self._pending)
-        self._pending.clear()
+        self._absorb()
         self._replace_placeholder(self._tail)
         line = self.info.line(state, self._clock())
         self._show({"text/html": f"<div class='wfnb-status'>{escape(line)}</div>",

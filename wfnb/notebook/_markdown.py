@@ -30,7 +30,7 @@ def escape(text: str) -> str:
 
 
 class BlockSplitter:
-    """Finds the end of the last finished Markdown block in growing text, in linear time.
+    """Finds where finished Markdown blocks end in growing text, in linear time.
 
     A block is finished at a blank line outside a fenced code block; text after it may still
     change how it renders, text before it never will.
@@ -39,12 +39,12 @@ class BlockSplitter:
     def __init__(self) -> None:
         self._scanned = 0
         self._fence: str | None = None
-        self.boundary = 0
 
-    def feed(self, text: str) -> int:
-        """Scan the complete lines added since the last call; return the latest boundary."""
+    def feed(self, text: str) -> list[int]:
+        """Scan the complete lines added since the last call; the block ends found there."""
         end = text.rfind("\n") + 1
         position = self._scanned
+        found: list[int] = []
         while position < end:
             newline = text.index("\n", position)
             line = text[position:newline].strip()
@@ -55,6 +55,10 @@ class BlockSplitter:
             elif line.startswith(("```", "~~~")):
                 self._fence = line[:3]
             elif not line:
-                self.boundary = position
+                found.append(position)
         self._scanned = max(self._scanned, end)
-        return self.boundary
+        return found
+
+    def drop(self, count: int) -> None:
+        """The caller removed the first ``count`` characters of the text (all scanned)."""
+        self._scanned -= count
