@@ -651,6 +651,34 @@ class WorkflowStorage:
                 for row in conn.execute(query)
             ]
 
+    # -- transfer ----------------------------------------------------------------------------
+
+    def export_sessions(self, path: str, session_ids: list[str] | None = None) -> int:
+        """Write sessions (all, or those named) to a JSON-lines file, one per line with its whole
+        history and runs, for import_sessions here or in another database; returns how many."""
+        from wfnb.storage import _transfer
+
+        with open(path, "wb") as out:
+            return _transfer.export_sessions(self, out, session_ids)
+
+    def import_sessions(self, path: str, *, on_conflict: str = "fail") -> dict[str, list[str]]:
+        """Import an export_sessions file, never overwriting silently: ``on_conflict`` is
+        ``"fail"`` (an existing id is an error), ``"skip"`` or ``"new-version"``.
+        Returns session ids by outcome (imported, skipped, appended, unchanged)."""
+        from wfnb.storage import _transfer
+
+        mode = _transfer.check_on_conflict(on_conflict)
+        return _transfer.import_sessions(self, path, on_conflict=mode).as_dict()
+
+    def to_dataframe(
+        self, *, search: str | None = None, workflow_name: str | None = None
+    ) -> Any:
+        """A pandas DataFrame of the sessions, one row each with one ``state.<key>`` column per
+        top-level state key (reads every state; pandas is optional: ``pip install pandas``)."""
+        from wfnb.storage import _transfer
+
+        return _transfer.to_dataframe(self, search=search, workflow_name=workflow_name)
+
 
 def _describe(value: Any) -> str:
     """A run's input as JSON text; values JSON cannot hold are recorded by their repr."""

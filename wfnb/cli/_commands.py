@@ -1,0 +1,250 @@
+"""The subcommands: each takes the parsed arguments, the storage and the console; returns 0.
+
+Failures are raised (CliError, or wfnb's own errors) and turned into one line and an exit code
+by :func:`wfnb.cli.main`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import difflib
+import math
+import os
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
+
+import orjson
+
+from wfnb.cli._exits import CONFLICT, NOT_FOUND, OK, CliError
+from wfnb.cli._output import Console, clip, dump_json, plural, seconds, size, when
+from wfnb.cli._paths import lookup
+from wfnb.cli._progress import progress
+from wfnb.storage._models import StoredSession
+from wfnb.storage._sessions import WorkflowStorage
+from wfnb.storage._transfer import (
+    ImportConflictError,
+    all_session_ids,
+    check_file,
+    existing_sessions,
+    export_sessions,
+    import_sessions,
+)
+
+_STATUS_STYLES = {"completed": "green", "failed": "red", "interrupted": "yellow", "running": "cyan"}
+
+
+def sessions(args: argparse.Namespace, storage: WorkflowStorage, console: Console) -> int:
+    """A page of sessions, newest first."""
+    filters = {"search": args.search, "workflow_name": args.workflow}
+    total = storage.count_sessions(**filters)
+    page = storage.list_sessions(limit=args.limit, offset=(args.page - 1) * args.limit, **filters)
+    if args.json:
+        console.json({"total": total, "page": args.page, "limit": args.limit, "sessions": page})
+        return OK
+    pages = max(1, math.ceil(total / args.limit))
+    if page:
+        console.table(
+            ["SESSION", "WORKFLOW", "VERSION", "SIZE", "UPDATED"],
+            [[s.session_id, s.workflow_name or "", str(s.version), size(s.state_bytes),
+              when(s.updated_at)] for s in page],
+            numeric=(2, 3),
+        )
+    matching = " matching" if args.search or args.workflow else ""
+    console.line(f"page {args.page} of {pages}, {plural(total, 'session')}{matching}", "dim")
+    return OK
+
+
+def show(args: argparse.Namespace, storage: WorkflowStorage, console: Console) -> int:
+    """The state (or the value at --path) as indented JSON, tagged types as stored."""
+    value = orjson.loads(read(storage, args.session, args.version).state_json)
+    if args.path is not None:
+        value = lookup(value, args.path)
+    if args.raw and isinstance(value, str):
+        console.out.write(value if value.endswith("\n") else value + "\n")
+    else:
+        console.json(value)
+    return OK
+
+
+def history(args: argparse.Namespace, storage: WorkflowStorage, console: Console) -> int:
+    """The stored versions, newest first."""
+    versions = storage.history(args.session, limit=args.limit)
+    if not versions:
+        raise _no_session(storage, args.session)
+    if args.json:
+        console.json(versions)
+        return OK
+    console.table(
+        ["VERSION", "SOURCE", "RUN", "SIZE", "CREATED"],
+        [[str(v.version), v.source, v.run_id or "", size(v.state_bytes), when(v.created_at)]
+         for v in versions],
+        numeric=(0, 3),
+    )
+    return OK
+
+
+def diff(args: argparse.Namespace, storage: WorkflowStorage, console: Console) -> int:
+    """A unified diff of two versions' states, as indented JSON with sorted keys."""
+    old = read(storage, args.session, args.old)
+    new = read(storage, args.session, args.new)
+    before, after = (dump_json(orjson.loads(s.state_json), sort_keys=True).splitlines()
+                     for s in (old, new))
+    label = f"{args.session} version"
+    lines = difflib.unified_diff(before, after, f"{label} {old.version}",
+                                 f"{label} {new.version}", lineterm="")
+    for line in lines:
+        console.line(line, _diff_style(line))
+    return OK
+
+
+def _diff_style(line: str) -> str | None:
+    if line.startswith(("---", "+++")):
+        return "bold"
+    return {"@": "cyan", "-": "red", "+": "green"}.get(line[:1])
+
+
+def restore(args: argparse.Namespace, storage: WorkflowStorage, console: Console) -> int:
+    """Append a version equal to an old one (history is never rewritten)."""
+    current = read(storage, args.session)
+    old = read(storage, args.session, args.version)
+    if old.state_json == current.state_json:
+        console.line(f"session {args.session!r} already has the state of version {old.version} "
+                     f"(it is at version {current.version}): nothing written")
+        return OK
+    result = storage.restore(args.session, old.version, expected_version=current.version)
+    console.line(f"session {args.session!r}: version {old.version} restored as version "
+                 f"{result.version}")
+    return OK
+
+
+def delete(args: argparse.Namespace, storage: WorkflowStorage, console: Console) -> int:
+    """Delete a session with its history and runs (the parser insists on --yes)."""
+    if not storage.delete(args.session):
+        raise _no_session(storage, args.session)
+    console.line(f"deleted session {args.session!r} with its history and runs")
+    return OK
+
+
+def export(args: argparse.Namespace, storage: WorkflowStorage, console: Console) -> int:
+    """Sessions as JSON lines (state, full history, runs), to a file written atomically."""
+    ids = args.sessions or None
+    total = len(ids) if ids else storage.count_sessions()
+    to_stdout = args.output == "-"
+    with _output_file(args.output) as out, progress("export", total, console.err) as tick:
+        count = export_sessions(storage, out, ids, progress=tick)
+    where = "standard output" if to_stdout else repr(args.output)
+    message = f"exported {plural(count, 'session')} from table {storage.table_name!r} to {where}"
+    if to_stdout:
+        console.err.write(message + "\n")
+    else:
+        console.line(message)
+    return OK
+
+
+@contextlib.contextmanager
+def _output_file(name: str) -> Iterator[IO[bytes]]:
+    """Standard output for "-"; else a temporary file beside ``name``, renamed to it on success."""
+    if name == "-":
+        yield sys.stdout.buffer
+        sys.stdout.buffer.flush()
+        return
+    target = Path(name)
+    try:
+        handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    except OSError as exc:  # name the file asked for, not the temporary one
+        raise OSError(exc.errno, exc.strerror, name) from exc
+    try:
+        with os.fdopen(handle, "wb") as out:
+            yield out
+        os.replace(temporary, target)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def check_import_file(args: argparse.Namespace) -> None:
+    """Before the database opens (and import creates its table): the whole file must be good."""
+    args.sessions_in_file = check_file(args.file)
+
+
+def import_(args: argparse.Namespace, storage: WorkflowStorage, console: Console) -> int:
+    """Sessions from an export file; an existing session id is handled by --on-conflict."""
+    try:
+        with progress("import", args.sessions_in_file, console.err) as tick:
+            report = import_sessions(storage, args.file, on_conflict=args.on_conflict,
+                                     progress=tick)
+    except ImportConflictError as conflict:
+        if conflict.run_id is not None or args.on_conflict != "fail":
+            raise
+        raise CliError(f"{conflict} (see --on-conflict skip or new-version)",
+                       CONFLICT) from conflict
+    if args.json:
+        console.json(report.as_dict())
+        return OK
+    outcomes = [
+        (report.imported, "imported"),
+        (report.appended, "saved as a new version of the existing session"),
+        (report.unchanged, "unchanged (the existing session has that state)"),
+        (report.skipped, "skipped (already there)"),
+    ]
+    console.line(f"table {storage.table_name!r}:")
+    for ids, outcome in outcomes:
+        if ids:
+            console.line(f"  {plural(len(ids), 'session')} {outcome}: {clip(', '.join(ids), 60)}")
+    if not any(ids for ids, _ in outcomes):
+        console.line("  the file holds no sessions")
+    return OK
+
+
+def prune(args: argparse.Namespace, storage: WorkflowStorage, console: Console) -> int:
+    """Drop old history (the current version of every session always stays)."""
+    if args.session is not None:
+        if not existing_sessions(storage, [args.session]):
+            raise _no_session(storage, args.session)
+        ids = [args.session]
+    else:
+        ids = list(all_session_ids(storage))
+    dropped = 0
+    with progress("prune", len(ids), console.err) as tick:
+        for session_id in ids:
+            dropped += storage.prune(keep=args.keep, older_than=args.older_than,
+                                     session_id=session_id)
+            tick()
+    console.line(f"dropped {plural(dropped, 'version')} from {plural(len(ids), 'session')}")
+    return OK
+
+
+def runs(args: argparse.Namespace, storage: WorkflowStorage, console: Console) -> int:
+    """The session's runs, newest first."""
+    records = storage.runs(args.session, limit=args.limit)
+    if not records and storage.read(args.session) is None:
+        raise _no_session(storage, args.session)
+    if args.json:
+        console.json(records)
+        return OK
+    console.table(
+        ["RUN", "STATUS", "VERSION", "STARTED", "DURATION", "INPUT", "ERROR"],
+        [[r.run_id, (r.status, _STATUS_STYLES.get(r.status)),
+          str(r.version) if r.version is not None else "", when(r.started_at),
+          seconds((r.ended_at - r.started_at).total_seconds() if r.ended_at else None),
+          clip(orjson.dumps(r.input).decode() if r.input is not None else ""), clip(r.error)]
+         for r in records],
+        numeric=(2, 4),
+    )
+    return OK
+
+
+def read(storage: WorkflowStorage, session_id: str, version: int | None = None) -> StoredSession:
+    """The session (at ``version``); CliError (not found) when there is none."""
+    stored = storage.read(session_id, version)
+    if stored is None:
+        raise _no_session(storage, session_id)
+    return stored
+
+
+def _no_session(storage: WorkflowStorage, session_id: str) -> CliError:
+    return CliError(f"no session {session_id!r} in table {storage.table_name!r}", NOT_FOUND)

@@ -1,0 +1,106 @@
+"""How the command line prints: aligned tables, colour on a terminal only, JSON for machines."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, TextIO
+
+import orjson
+
+_STYLES = {"bold": "1", "dim": "2", "red": "31", "green": "32", "yellow": "33", "cyan": "36"}
+
+Cell = str | tuple[str, str | None]  # text, or (text, style name)
+
+
+def dump_json(value: Any, *, sort_keys: bool = False) -> str:
+    """Indented JSON (dataclasses as objects, times as RFC 3339), without a final newline."""
+    option = orjson.OPT_INDENT_2 | (orjson.OPT_SORT_KEYS if sort_keys else 0)
+    return orjson.dumps(value, option=option).decode()
+
+
+@dataclass
+class Console:
+    """Where output (``out``) and messages (``err``) go; colour only on a terminal, no NO_COLOR."""
+
+    out: TextIO
+    err: TextIO
+    colour: bool
+
+    @classmethod
+    def standard(cls) -> Console:
+        colour = sys.stdout.isatty() and "NO_COLOR" not in os.environ
+        return cls(sys.stdout, sys.stderr, colour)
+
+    def paint(self, text: str, style: str | None) -> str:
+        if not self.colour or style is None or not text:
+            return text
+        return f"\x1b[{_STYLES[style]}m{text}\x1b[0m"
+
+    def line(self, text: str = "", style: str | None = None) -> None:
+        self.out.write(self.paint(text, style) + "\n")
+
+    def json(self, value: Any) -> None:
+        self.out.write(dump_json(value) + "\n")
+
+    def error(self, message: str) -> None:
+        self.err.write(f"wfnb: error: {' '.join(message.split())}\n")
+
+    def table(
+        self, headers: Sequence[str], rows: Iterable[Sequence[Cell]], numeric: Iterable[int] = ()
+    ) -> None:
+        """Columns aligned (``numeric`` ones to the right), headers bold."""
+        cells = [[c if isinstance(c, tuple) else (c, None) for c in row] for row in rows]
+        widths = [max([len(h), *(len(row[i][0]) for row in cells)]) for i, h in enumerate(headers)]
+        right = set(numeric)
+
+        def render(row: Sequence[tuple[str, str | None]]) -> str:
+            padded = [
+                self.paint(text.rjust(w) if i in right else text.ljust(w), style)
+                for i, ((text, style), w) in enumerate(zip(row, widths, strict=True))
+            ]
+            return "  ".join(padded).rstrip()
+
+        self.line(render([(h, "bold") for h in headers]))
+        for row in cells:
+            self.line(render(row))
+
+
+def when(moment: dt.datetime | None) -> str:
+    """A stored time in local time, to the second ("" for none)."""
+    return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S") if moment is not None else ""
+
+
+def size(count: int) -> str:
+    """Bytes as people read them: 512 B, 2.1 kB, 3.4 MB."""
+    if count < 1000:
+        return f"{count} B"
+    amount, unit = count / 1000, "kB"
+    for bigger in ("MB", "GB"):
+        if amount < 1000:
+            break
+        amount, unit = amount / 1000, bigger
+    return f"{amount:.1f} {unit}"
+
+
+def seconds(span: float | None) -> str:
+    """A duration: 0.42 s, 12.3 s, 4 min 5 s ("" for none)."""
+    if span is None:
+        return ""
+    if span < 60:
+        return f"{span:.2f} s" if span < 10 else f"{span:.1f} s"
+    minutes, rest = divmod(int(span), 60)
+    return f"{minutes} min {rest} s"
+
+
+def clip(text: str | None, width: int = 40) -> str:
+    """One line of at most ``width`` characters."""
+    flat = " ".join((text or "").split())
+    return flat if len(flat) <= width else flat[: width - 1] + "…"
+
+
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" + ("" if count == 1 else "s")
