@@ -1,46 +1,62 @@
-"""`make demo`: the design document's blog-post workflow, run twice on SQLite.
+"""`make demo`: the blog-post tutorial notebook, executed headless on the embedded SQLite default.
 
-The first run streams a post from the local writer and saves it in session_state; the second
-run finds it there and returns at once. Then it says where the state lives.
+It runs notebooks/02_blog_post_generator.ipynb in a fresh kernel (as `jupyter execute` would),
+then prints what the notebook showed: the post as it was streamed, the second run served from
+session_state, and where the state is stored.
 """
 
 from __future__ import annotations
 
-import sys
-import time
+import importlib.util
 from pathlib import Path
+from typing import Any
 
-sys.path.insert(0, str(Path(__file__).parent))
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOK = ROOT / "notebooks" / "02_blog_post_generator.ipynb"
 
-from blog_post import make_generator
 
-from wfnb import RunEvent
+def load_runner() -> Any:
+    runner = ROOT / "notebooks" / "execute.py"
+    spec = importlib.util.spec_from_file_location("notebook_execute", runner)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def shown(notebook: Any) -> list[tuple[str, str]]:
+    """(kind, text) of every output, in order: "md" for Markdown, "status", "print"."""
+    items: list[tuple[str, str]] = []
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            if output["output_type"] == "stream":
+                items.append(("print", output["text"]))
+            elif output["output_type"] == "display_data":
+                html = output["data"].get("text/html", "")
+                text = output["data"].get("text/plain", "")
+                if "wfnb-status" in html:
+                    items.append(("status", text))
+                elif text:
+                    items.append(("md", text))
+    return items
 
 
 def main() -> None:
-    topic = "sourdough bread"
-    for attempt in (1, 2):
-        workflow = make_generator()  # a fresh object each time, as a new kernel would make
-        started = time.perf_counter()
-        print(f"--- run {attempt}: topic {topic!r}")
-        cached = False
-        for response in workflow.run(topic=topic):
-            cached = cached or response.event == RunEvent.workflow_completed.value
-            print(response.content, end="", flush=True)
-        elapsed = time.perf_counter() - started
-        source = "served from session_state" if cached else "generated and saved to session_state"
-        print(f"\n--- run {attempt}: {source} in {elapsed:.2f} s (run_id {workflow.run_id})\n")
-
-    storage = workflow.storage
-    assert storage is not None
-    stored = storage.read(workflow.session_id)
-    assert stored is not None
-    print("session_state is stored in:")
-    print(f"  file:    {Path(getattr(storage, 'db_file', '')).resolve()}")
-    print(f"  table:   {storage.table_name}")
-    print(f"  session: {workflow.session_id} (version {stored.version}, "
-          f"{len(stored.session_state['blog_posts'])} cached post(s))")
-    print("Run `make demo` again: every run is now served from the stored session_state.")
+    print(f"Executing {NOTEBOOK.relative_to(ROOT)} in a fresh kernel...\n")
+    outputs = shown(load_runner().execute(NOTEBOOK))
+    posts = [text for kind, text in outputs if kind == "md"]
+    statuses = [text for kind, text in outputs if kind == "status"]
+    prints = [text for kind, text in outputs if kind == "print"]
+    print("--- run 1: streamed live, then saved in session_state ---")
+    print(posts[0])
+    print(f"[{statuses[0]}]\n")
+    print("--- run 2: the same topic ---")
+    print(f"[{statuses[1]}]")
+    print(prints[0].strip(), "\n")
+    print("--- where the state is ---")
+    print(prints[1].strip().replace("tmp/workflows.db",
+                                    str(NOTEBOOK.parent / "tmp" / "workflows.db")))
+    print("\nOpen the tutorials in JupyterLab with: make lab")
 
 
 if __name__ == "__main__":
