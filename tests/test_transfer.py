@@ -16,8 +16,8 @@ import sqlalchemy as sa
 
 from tests.conftest import StorageFactory, drop_tables, postgres_url
 from wfnb import CorruptStateError, SessionNotFoundError, WorkflowStorage
-from wfnb.storage import _transfer
-from wfnb.storage._transfer import ImportConflictError, ImportFormatError
+from wfnb._errors import ImportConflictError, ImportFormatError
+from wfnb.storage import _frame
 
 
 def seed(storage: WorkflowStorage) -> None:
@@ -237,9 +237,9 @@ def test_to_dataframe_has_a_row_per_session_and_a_column_per_state_key(
 ) -> None:
     pytest.importorskip("pandas")
     seed(storage)
-    frame = _transfer.to_dataframe(storage, chunk_size=2)  # two sessions per query
+    frame = _frame.to_dataframe(storage, chunk_size=2)  # two sessions per query
     assert list(frame["session_id"]) == [s.session_id for s in storage.list_sessions()]
-    assert list(frame.columns[:5]) == list(_transfer.DATAFRAME_COLUMNS)
+    assert list(frame.columns[:5]) == list(_frame.DATAFRAME_COLUMNS)
     assert {"state.posts", "state.when", "state.count"} <= set(frame.columns)
     alpha = frame[frame["session_id"] == "alpha"].iloc[0]
     assert alpha["state.pair"] == (1, "two") and alpha["version"] == 6
@@ -250,7 +250,7 @@ def test_to_dataframe_filters_like_list_sessions(storage: WorkflowStorage) -> No
     seed(storage)
     assert list(storage.to_dataframe(workflow_name="Counter")["session_id"]) == ["gamma"]
     assert list(storage.to_dataframe(search="et")["session_id"]) == ["beta"]
-    assert list(storage.to_dataframe(search="zzz").columns) == list(_transfer.DATAFRAME_COLUMNS)
+    assert list(storage.to_dataframe(search="zzz").columns) == list(_frame.DATAFRAME_COLUMNS)
 
 
 def test_to_dataframe_without_pandas_says_how_to_get_it(

@@ -5,6 +5,8 @@
     │   ├── SchemaVersionError  the tables were written by a newer wfnb, or a migration failed
     │   └── CorruptStateError   a stored row is not the JSON wfnb wrote (edited by hand?)
     ├── SessionConflictError    another writer saved the same keys first (compare-and-swap lost)
+    │   └── ImportConflictError an imported session or run already exists; nothing written for it
+    ├── ImportFormatError       a line of an import file is not a wfnb export    (a ValueError)
     ├── SessionNotFoundError    no stored session (or version) under that id      (a LookupError)
     ├── UnstorableStateError    a value session_state cannot store; names its path  (a TypeError)
     ├── InvalidNameError        a table name or session id that wfnb refuses       (a ValueError)
@@ -53,17 +55,33 @@ class SessionConflictError(WfnbError):
         keys: Iterable[str],
         expected_version: int,
         stored_version: int,
+        message: str | None = None,
     ) -> None:
         self.session_id = session_id
         self.keys = sorted(keys)
         self.expected_version = expected_version
         self.stored_version = stored_version
         shown = ", ".join(repr(k) for k in self.keys) or "(the session was deleted)"
-        super().__init__(
+        super().__init__(message or (
             f"session {session_id!r} was saved by another writer (version {stored_version}) "
             f"since this one loaded version {expected_version}, and both changed: {shown}. "
             "Reload it, or call write_to_storage(force=True) to overwrite on purpose."
-        )
+        ))
+
+
+class ImportConflictError(SessionConflictError):
+    """A session (or, with ``run_id``, a run) in an import file already exists."""
+
+    def __init__(
+        self, session_id: str, message: str, *, stored_version: int = 0, run_id: str | None = None
+    ) -> None:
+        super().__init__(session_id, keys=(), expected_version=0, stored_version=stored_version,
+                         message=message)
+        self.run_id = run_id
+
+
+class ImportFormatError(WfnbError, ValueError):
+    """A line of an import file is not a session wfnb exported; names the line and the field."""
 
 
 class SessionNotFoundError(WfnbError, LookupError):

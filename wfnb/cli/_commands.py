@@ -19,6 +19,7 @@ from typing import IO
 
 import orjson
 
+from wfnb._errors import ImportConflictError
 from wfnb.cli._exits import CONFLICT, NOT_FOUND, OK, CliError
 from wfnb.cli._output import Console, clip, dump_json, plural, seconds, size, when
 from wfnb.cli._paths import lookup
@@ -26,7 +27,6 @@ from wfnb.cli._progress import progress
 from wfnb.storage._models import StoredSession
 from wfnb.storage._sessions import WorkflowStorage
 from wfnb.storage._transfer import (
-    ImportConflictError,
     all_session_ids,
     check_file,
     existing_sessions,

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from wfnb._errors import InvalidNameError, SessionConflictError, SessionNotFoundError
-from wfnb.storage._transfer import ImportFormatError
+from wfnb._errors import (
+    ImportFormatError,
+    InvalidNameError,
+    SessionConflictError,
+    SessionNotFoundError,
+)
 
 OK, NOT_FOUND, USAGE, CONFLICT, STORAGE = 0, 1, 2, 3, 4
 

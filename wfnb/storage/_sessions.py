@@ -57,7 +57,7 @@ from wfnb.storage._models import (
     timestamp,
 )
 from wfnb.storage._schema import MIGRATIONS, Tables, check_table_name, migrate
-from wfnb.storage._sql import HotPath
+from wfnb.storage._sql import HotPath, jsonb_copy
 
 _MAX_DELTA_CHAIN = 32  # delta rows after a full one, at most
 _MIN_DELTA_STATE = 4096  # smaller states are stored whole: a delta would save little
@@ -318,8 +318,8 @@ class WorkflowStorage:
         with sql.transaction(write=True) as tx:
             values = {"sid": session_id, "wf": workflow_name, "bytes": len(document), "now": now,
                       "new": new, "expected": expected}
-            if sql.keeps_jsonb:  # JSONB cannot hold NUL characters: no queryable copy then
-                values["json"] = None if b"\\u0000" in document else document.decode()
+            if sql.keeps_jsonb:
+                values["json"] = jsonb_copy(document.decode())
             tx.execute(sql.insert_session if expected == 0 else sql.update_session, values)
             swapped = tx.fetchone()
             if swapped is None:
@@ -675,9 +675,9 @@ class WorkflowStorage:
     ) -> Any:
         """A pandas DataFrame of the sessions, one row each with one ``state.<key>`` column per
         top-level state key (reads every state; pandas is optional: ``pip install pandas``)."""
-        from wfnb.storage import _transfer
+        from wfnb.storage import _frame
 
-        return _transfer.to_dataframe(self, search=search, workflow_name=workflow_name)
+        return _frame.to_dataframe(self, search=search, workflow_name=workflow_name)
 
 
 def _describe(value: Any) -> str:

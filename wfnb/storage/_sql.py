@@ -92,3 +92,9 @@ class HotPath:
             raise
         finally:
             pooled.close()
+
+
+def jsonb_copy(document: str) -> str | None:
+    """What PostgreSQL's queryable JSONB copy of a state gets: None when JSONB cannot hold it
+    (a NUL character, written ``\\u0000`` in JSON text)."""
+    return None if "\\u0000" in document else document

@@ -1,4 +1,4 @@
-"""Sessions out of a database and into another, as JSON lines; and into a pandas DataFrame.
+"""Sessions out of a database and into another, as JSON lines.
 
 One line per session: its current state, its whole stored history (every version as a full state,
 with its number, source, run id and time) and its runs. Every state is the exact JSON text wfnb
@@ -10,8 +10,6 @@ in one transaction and never overwrites one silently: see :func:`import_sessions
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
-import importlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any, Literal
@@ -20,14 +18,15 @@ import orjson
 import sqlalchemy as sa
 
 from wfnb._errors import (
+    ImportConflictError,
+    ImportFormatError,
     InvalidNameError,
-    SessionConflictError,
     SessionNotFoundError,
     StorageError,
-    WfnbError,
 )
 from wfnb.storage._codec import TAG, decode_state
 from wfnb.storage._sessions import WorkflowStorage, check_session_id
+from wfnb.storage._sql import jsonb_copy
 
 FORMAT = 1  # the "wfnb" field of every exported line; a newer one is refused, not guessed at
 OnConflict = Literal["fail", "skip", "new-version"]
@@ -38,24 +37,8 @@ _RUN_FIELDS = ("run_id", "workflow_name", "status", "input", "output", "error", 
                "started_at", "ended_at")  # a run as exported: its row without the session id
 _TAG_MARK = orjson.dumps(TAG)  # in a document whose state holds tagged types
 _ATTEMPTS = 5  # reads of a session that keeps being saved while it is exported
-_CHUNK = 500  # sessions per query when paging, ids per IN (...) when checking
-_Row = dict[str, Any]
-
-
-class ImportFormatError(WfnbError, ValueError):
-    """A line of an import file is not a session wfnb exported; names the line and the field."""
-
-
-class ImportConflictError(SessionConflictError):
-    """A session (or, with ``run_id``, a run) in the import file already exists; nothing was
-    written for it."""
-
-    def __init__(
-        self, session_id: str, message: str, *, stored_version: int = 0, run_id: str | None = None
-    ) -> None:
-        super().__init__(session_id, keys=(), expected_version=0, stored_version=stored_version)
-        self.args = (message,)
-        self.run_id = run_id
+PAGE = 500  # sessions per query when paging, ids per IN (...) when checking
+Row = dict[str, Any]
 
 
 @dataclasses.dataclass
@@ -109,7 +92,7 @@ def export_sessions(
     return written
 
 
-def export_record(storage: WorkflowStorage, session_id: str) -> _Row | None:
+def export_record(storage: WorkflowStorage, session_id: str) -> Row | None:
     """One session as exported (None when there is none).
 
     Its parts are read one after another, so a save meanwhile would tear them apart: the record
@@ -141,7 +124,7 @@ def _session_row(storage: WorkflowStorage, session_id: str) -> Any:
         ).first()
 
 
-def _read_record(storage: WorkflowStorage, session_id: str, row: sa.Row[Any]) -> _Row | None:
+def _read_record(storage: WorkflowStorage, session_id: str, row: sa.Row[Any]) -> Row | None:
     """The session as its row describes it, with every version's state and its runs; None if
     it moved on meanwhile."""
     t = storage._tables
@@ -196,8 +179,8 @@ class _Record:
     state: str
     created_at: float
     updated_at: float
-    history: list[_Row]  # version, source, run_id, created_at, state
-    runs: list[_Row]  # rows of the runs table
+    history: list[Row]  # version, source, run_id, created_at, state
+    runs: list[Row]  # rows of the runs table
 
 
 def import_sessions(
@@ -300,7 +283,7 @@ def _parse(line: bytes) -> _Record:
     )
 
 
-def _history_entry(entry: object, index: int) -> _Row:
+def _history_entry(entry: object, index: int) -> Row:
     where = f"history[{index}]."
     item = _mapping(entry, f"history[{index}]")
     return {
@@ -311,7 +294,7 @@ def _history_entry(entry: object, index: int) -> _Row:
     }
 
 
-def _run_row(session_id: str, entry: object, index: int) -> _Row:
+def _run_row(session_id: str, entry: object, index: int) -> Row:
     where = f"runs[{index}]."
     item = _mapping(entry, f"runs[{index}]")
     run_id = _field(item, "run_id", str, where=where)
@@ -423,9 +406,9 @@ def _insert(storage: WorkflowStorage, record: _Record) -> bool:
     return True
 
 
-def _rows(record: _Record) -> tuple[_Row, list[_Row]]:
+def _rows(record: _Record) -> tuple[Row, list[Row]]:
     """The session row and its version rows, each version a full state."""
-    session: _Row = {
+    session: Row = {
         "session_id": record.session_id, "workflow_name": record.workflow_name,
         "version": record.version, "state_bytes": len(record.state.encode()),
         "created_at": record.created_at, "updated_at": record.updated_at,
@@ -448,7 +431,7 @@ def _set_jsonb_copy(storage: WorkflowStorage, conn: sa.Connection, record: _Reco
     if not storage._sql.keeps_jsonb:
         return
     table = conn.dialect.identifier_preparer.quote(storage._tables.sessions.name)
-    copy = None if "\\u0000" in record.state else record.state
+    copy = jsonb_copy(record.state)
     conn.execute(
         sa.text(f"UPDATE {table} SET state = CAST(:copy AS jsonb) WHERE session_id = :sid"),
         {"copy": copy, "sid": record.session_id},
@@ -497,15 +480,15 @@ def existing_sessions(storage: WorkflowStorage, session_ids: Iterable[str]) -> d
 
 def all_session_ids(storage: WorkflowStorage) -> Iterator[str]:
     """Every session id, in id order, a page at a time."""
-    for rows in _pages(storage, [], []):
+    for rows in pages(storage, [], []):
         yield from (row.session_id for row in rows)
 
 
-def _pages(
+def pages(
     storage: WorkflowStorage,
     columns: Sequence[sa.ColumnElement[Any]],
     filters: Sequence[sa.ColumnElement[bool]],
-    size: int = _CHUNK,
+    size: int = PAGE,
 ) -> Iterator[list[sa.Row[Any]]]:
     """Session rows in id order, ``size`` at a time (keyset paging: stable under inserts)."""
     s = storage._tables.sessions
@@ -523,8 +506,8 @@ def _pages(
 
 
 def _chunks(items: list[str]) -> Iterator[list[str]]:
-    for start in range(0, len(items), _CHUNK):
-        yield items[start : start + _CHUNK]
+    for start in range(0, len(items), PAGE):
+        yield items[start : start + PAGE]
 
 
 def _listed(ids: list[str], most: int = 5) -> str:
@@ -532,43 +515,3 @@ def _listed(ids: list[str], most: int = 5) -> str:
     shown = ", ".join(repr(i) for i in ids[:most])
     prefix = "session " if len(ids) == 1 else "sessions "
     return prefix + shown + (f" and {len(ids) - most} more" if len(ids) > most else "")
-
-
-# -- pandas ------------------------------------------------------------------------------------
-
-DATAFRAME_COLUMNS = ("session_id", "workflow_name", "version", "updated_at", "state_bytes")
-
-
-def to_dataframe(
-    storage: WorkflowStorage,
-    *,
-    search: str | None = None,
-    workflow_name: str | None = None,
-    chunk_size: int = _CHUNK,
-) -> Any:
-    """A pandas DataFrame, one row per session (newest first): its metadata, then one
-    ``state.<key>`` column per top-level state key. Reads states ``chunk_size`` sessions at a time.
-    """
-    try:
-        pandas = importlib.import_module("pandas")
-    except ImportError:
-        raise ImportError("to_dataframe() needs pandas: pip install pandas") from None
-    records: list[_Row] = []
-    filters = storage._filters(search, workflow_name)
-    for rows in _pages(storage, [], filters, chunk_size):
-        for row in rows:
-            stored = storage.read(row.session_id)
-            if stored is None:  # deleted meanwhile
-                continue
-            record: _Row = {"session_id": stored.session_id, "workflow_name": stored.workflow_name,
-                            "version": stored.version, "updated_at": stored.updated_at,
-                            "state_bytes": stored.state_bytes}
-            record.update((f"state.{key}", value) for key, value in stored.session_state.items())
-            records.append(record)
-    records.sort(key=_newest_first)
-    return pandas.DataFrame(records, columns=None if records else list(DATAFRAME_COLUMNS))
-
-
-def _newest_first(record: _Row) -> tuple[float, str]:
-    updated: dt.datetime = record["updated_at"]
-    return -updated.timestamp(), record["session_id"]

@@ -1,0 +1,47 @@
+"""Sessions as a pandas DataFrame (pandas is optional: imported only when asked for)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+from typing import Any
+
+from wfnb.storage._sessions import WorkflowStorage
+from wfnb.storage._transfer import PAGE, Row, pages
+
+DATAFRAME_COLUMNS = ("session_id", "workflow_name", "version", "updated_at", "state_bytes")
+
+
+def to_dataframe(
+    storage: WorkflowStorage,
+    *,
+    search: str | None = None,
+    workflow_name: str | None = None,
+    chunk_size: int = PAGE,
+) -> Any:
+    """A pandas DataFrame, one row per session (newest first): its metadata, then one
+    ``state.<key>`` column per top-level state key. Reads states ``chunk_size`` sessions at a time.
+    """
+    try:
+        pandas = importlib.import_module("pandas")
+    except ImportError:
+        raise ImportError("to_dataframe() needs pandas: pip install pandas") from None
+    records: list[Row] = []
+    filters = storage._filters(search, workflow_name)
+    for rows in pages(storage, [], filters, chunk_size):
+        for row in rows:
+            stored = storage.read(row.session_id)
+            if stored is None:  # deleted meanwhile
+                continue
+            record: Row = {"session_id": stored.session_id, "workflow_name": stored.workflow_name,
+                            "version": stored.version, "updated_at": stored.updated_at,
+                            "state_bytes": stored.state_bytes}
+            record.update((f"state.{key}", value) for key, value in stored.session_state.items())
+            records.append(record)
+    records.sort(key=_newest_first)
+    return pandas.DataFrame(records, columns=None if records else list(DATAFRAME_COLUMNS))
+
+
+def _newest_first(record: Row) -> tuple[float, str]:
+    updated: dt.datetime = record["updated_at"]
+    return -updated.timestamp(), record["session_id"]
