@@ -304,6 +304,24 @@ def test_a_hand_corrupted_row_fails_only_that_session(make_storage: StorageFacto
     assert len(storage.list_sessions()) == 2
 
 
+def test_a_lost_full_row_under_deltas_is_reported_as_damage(make_storage: StorageFactory) -> None:
+    writer = make_storage()
+    state: dict[str, Any] = {"log": ["x" * 300] * 20}
+    for version in range(1, 5):
+        state = {"log": [*state["log"], f"entry {version}"]}
+        writer.save("s", state, expected_version=version - 1)
+    assert versions_table(writer)[1].base_version == 1  # version 2 is a delta on version 1
+    with writer.db.engine.begin() as conn:  # type: ignore[union-attr]
+        conn.execute(sa.text(f'DELETE FROM "{writer.table_name}_versions" WHERE version = 1'))
+    reader = make_storage()  # another process: nothing cached
+    with pytest.raises(CorruptStateError, match="rows it is rebuilt from are missing"):
+        reader.read("s")
+    with pytest.raises(CorruptStateError, match="version 3"):
+        reader.read("s", 3)
+    with pytest.raises(SessionNotFoundError, match="no version 9"):
+        reader.read("s", 9)
+
+
 def test_reopening_is_idempotent_and_keeps_data(make_storage: StorageFactory) -> None:
     make_storage().save("s", {"a": 1}, expected_version=0)
     reopened = make_storage()

@@ -193,7 +193,12 @@ class WorkflowStorage:
             if head is None or head.created_at != created_at:
                 tx.execute(sql.select_chain, {"sid": session_id, "v": target})
                 chain = tx.fetchall()
-                head = self._head_from(session_id, target, created_at, chain)
+                if (not chain or chain[-1][0] != target) and target != current:
+                    tx.execute(sql.select_has_version, {"sid": session_id, "v": target})
+                    listed = tx.fetchone() is not None
+                else:
+                    listed = True  # the current version is listed by the session row
+                head = self._head_from(session_id, target, created_at, chain, listed)
                 state_bytes = chain[-1][4]
                 if target == current:
                     self._remember(session_id, head, keep=True)
@@ -206,15 +211,26 @@ class WorkflowStorage:
         )
 
     def _head_from(
-        self, session_id: str, version: int, created_at: float, chain: Sequence[Any]
+        self, session_id: str, version: int, created_at: float, chain: Sequence[Any], listed: bool
     ) -> _Head:
-        document = self._assemble(session_id, version, chain)
+        document = self._assemble(session_id, version, chain, listed=listed)
         return _Head(version, created_at, document, bool(chain[-1][3]), None, len(chain) - 1,
                      sum(len(row[2]) for row in chain[1:]))
 
-    def _assemble(self, session_id: str, version: int, chain: Sequence[Any]) -> bytes:
-        """The document of ``version`` from its chain rows (a full row, then deltas in order)."""
+    def _assemble(
+        self, session_id: str, version: int, chain: Sequence[Any], *, listed: bool = False
+    ) -> bytes:
+        """The document of ``version`` from its chain rows (a full row, then deltas in order).
+
+        ``listed``: the version is known to exist, so missing rows mean damage, not absence.
+        """
         if not chain or chain[-1][0] != version:
+            if listed:
+                raise CorruptStateError(
+                    f"version {version} is recorded but the rows it is rebuilt from are missing "
+                    "(deleted by hand?); the other rows are left as they are",
+                    table=self.table_name, session_id=session_id,
+                )
             raise SessionNotFoundError(
                 f"session {session_id!r} has no version {version} in history "
                 f"(table {self.table_name!r}; pruned, or never saved)"

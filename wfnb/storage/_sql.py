@@ -58,6 +58,9 @@ class HotPath:
             "RETURNING version, created_at"
         )
         self.select_version = f"SELECT version FROM {s} WHERE session_id = {p('sid')}"
+        self.select_has_version = (
+            f"SELECT 1 FROM {v} WHERE session_id = {p('sid')} AND version = {p('v')}"
+        )
         self.insert_version = (
             f"INSERT INTO {v} (session_id, version, base_version, data, tagged, state_bytes, "
             f"source, run_id, created_at) VALUES ({p('sid')}, {p('new')}, {p('base')}, "
