@@ -6,7 +6,7 @@ or PostgreSQL (:class:`PostgresWorkflowStorage`), with a version history and com
 saves that never lose a concurrent update.
 """
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from wfnb._errors import (
     CorruptStateError,
@@ -33,6 +33,9 @@ from wfnb.storage import (
     WorkflowStorage,
 )
 
+if TYPE_CHECKING:
+    from wfnb.notebook._inspector import StateInspector
+
 __version__ = "0.1.0"
 
 __all__ = [
@@ -48,6 +51,7 @@ __all__ = [
     "SessionNotFoundError",
     "SessionSummary",
     "SqliteWorkflowStorage",
+    "StateInspector",
     "StorageError",
     "StoredSession",
     "UnstorableStateError",
@@ -67,3 +71,12 @@ def load_ipython_extension(ipython: Any) -> None:
     from wfnb.notebook._magics import WorkflowMagics
 
     ipython.register_magics(WorkflowMagics)
+
+
+def __getattr__(name: str) -> Any:
+    """``wfnb.StateInspector`` imports ipywidgets on first use, so ``import wfnb`` stays light."""
+    if name == "StateInspector":
+        from wfnb.notebook._inspector import StateInspector
+
+        return StateInspector
+    raise AttributeError(f"module 'wfnb' has no attribute {name!r}")

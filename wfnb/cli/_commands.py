@@ -20,8 +20,9 @@ from typing import IO
 import orjson
 
 from wfnb._errors import ImportConflictError
+from wfnb._format import clip, duration, plural, size, when
 from wfnb.cli._exits import CONFLICT, NOT_FOUND, OK, CliError
-from wfnb.cli._output import Console, clip, dump_json, plural, seconds, size, when
+from wfnb.cli._output import Console, dump_json
 from wfnb.cli._paths import lookup
 from wfnb.cli._progress import progress
 from wfnb.storage._models import StoredSession
@@ -230,7 +231,7 @@ def runs(args: argparse.Namespace, storage: WorkflowStorage, console: Console) -
         ["RUN", "STATUS", "VERSION", "STARTED", "DURATION", "INPUT", "ERROR"],
         [[r.run_id, (r.status, _STATUS_STYLES.get(r.status)),
           str(r.version) if r.version is not None else "", when(r.started_at),
-          seconds((r.ended_at - r.started_at).total_seconds() if r.ended_at else None),
+          duration(r.ended_at - r.started_at if r.ended_at else None),
           clip(orjson.dumps(r.input).decode() if r.input is not None else ""), clip(r.error)]
          for r in records],
         numeric=(2, 4),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import sys
 from collections.abc import Iterable, Sequence
@@ -67,40 +66,3 @@ class Console:
         self.line(render([(h, "bold") for h in headers]))
         for row in cells:
             self.line(render(row))
-
-
-def when(moment: dt.datetime | None) -> str:
-    """A stored time in local time, to the second ("" for none)."""
-    return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S") if moment is not None else ""
-
-
-def size(count: int) -> str:
-    """Bytes as people read them: 512 B, 2.1 kB, 3.4 MB."""
-    if count < 1000:
-        return f"{count} B"
-    amount, unit = count / 1000, "kB"
-    for bigger in ("MB", "GB"):
-        if amount < 1000:
-            break
-        amount, unit = amount / 1000, bigger
-    return f"{amount:.1f} {unit}"
-
-
-def seconds(span: float | None) -> str:
-    """A duration: 0.42 s, 12.3 s, 4 min 5 s ("" for none)."""
-    if span is None:
-        return ""
-    if span < 60:
-        return f"{span:.2f} s" if span < 10 else f"{span:.1f} s"
-    minutes, rest = divmod(int(span), 60)
-    return f"{minutes} min {rest} s"
-
-
-def clip(text: str | None, width: int = 40) -> str:
-    """One line of at most ``width`` characters."""
-    flat = " ".join((text or "").split())
-    return flat if len(flat) <= width else flat[: width - 1] + "…"
-
-
-def plural(count: int, noun: str) -> str:
-    return f"{count} {noun}" + ("" if count == 1 else "s")

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
 from IPython.core.interactiveshell import InteractiveShell
-from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand
+from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class, no_var_expand
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from traitlets import Bool, Float, Integer, Unicode
 
@@ -82,6 +83,27 @@ class WorkflowMagics(Magics):
             self._shell.user_ns[args.out] = result
         return None
 
+    @magic_arguments()
+    @argument("--db", help="SQLite file (default: WorkflowMagics.db_file)")
+    @argument("--table", help="table name (default: WorkflowMagics.table_name)")
+    @argument("--storage", metavar="VAR", help="a WorkflowStorage variable to use instead")
+    @argument("--session-id", help="select this session")
+    @argument("--page-size", type=int, default=20, metavar="N", help="sessions per page")
+    @line_magic
+    def workflow_state(self, line: str) -> None:
+        """Show a StateInspector: browse, search, edit, diff and restore stored sessions.
+
+        ``%workflow_state`` inspects the table inline workflows use; ``--storage VAR`` any
+        WorkflowStorage. It refreshes itself after ``%workflow`` runs in this kernel.
+        """
+        from IPython.display import display
+
+        from wfnb.notebook._inspector import StateInspector
+
+        args = parse_argstring(self.workflow_state, line)
+        display(StateInspector(self._storage(args), page_size=args.page_size,
+                               session_id=args.session_id))
+
     def _run_inline(self, args: argparse.Namespace, body: str) -> RunResponse:
         filename = self._shell.compile.cache(body)
         function, is_async = compile_body(body, self._shell.user_ns, filename)
@@ -131,6 +153,15 @@ class WorkflowMagics(Magics):
                 ) if part
             ) or "the %workflow expression"
             raise WorkflowRunError(error, where) from error
+        finally:
+            _refresh_inspectors(info.session_id)
+
+
+def _refresh_inspectors(session_id: str | None) -> None:
+    """Let state inspectors on screen show what a run saved; imports nothing if there are none."""
+    inspector = sys.modules.get("wfnb.notebook._inspector")
+    if inspector is not None:
+        inspector.refresh_live(session_id)
 
 
 class WorkflowUsage(WorkflowRunError):

@@ -1,0 +1,46 @@
+"""How wfnb writes sizes, times and excerpts for people: one style for the CLI and the inspector."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+
+def when(moment: dt.datetime | None) -> str:
+    """A stored time in local time, to the second ("" for none)."""
+    return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S") if moment is not None else ""
+
+
+def size(count: int) -> str:
+    """Bytes as people read them: 512 B, 2.1 kB, 3.4 MB."""
+    if count < 1000:
+        return f"{count} B"
+    amount, unit = count / 1000, "kB"
+    for bigger in ("MB", "GB"):
+        if amount < 1000:
+            break
+        amount, unit = amount / 1000, bigger
+    return f"{amount:.1f} {unit}"
+
+
+def duration(span: float | dt.timedelta | None) -> str:
+    """A duration: 850 ms, 12.3 s, 4 min 5 s ("" for none)."""
+    if span is None:
+        return ""
+    seconds = span.total_seconds() if isinstance(span, dt.timedelta) else span
+    if seconds < 1:
+        return f"{seconds * 1000:.0f} ms"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, rest = divmod(int(seconds), 60)
+    return f"{minutes} min {rest} s"
+
+
+def clip(text: str | None, width: int = 40) -> str:
+    """One line of at most ``width`` characters, an ellipsis marking a cut."""
+    flat = " ".join((text or "").split())
+    return flat if len(flat) <= width else flat[: width - 1] + "…"
+
+
+def plural(count: int, noun: str) -> str:
+    """``1 session``, ``2 sessions``."""
+    return f"{count} {noun}" + ("" if count == 1 else "s")

@@ -1,0 +1,214 @@
+"""What the state inspector shows, as plain text and escaped HTML; no widgets here.
+
+Every string that comes from the database (session ids, workflow names, state, run output and
+errors) goes through :func:`html.escape` before it is put into HTML: an HTML widget renders its
+value as markup, so an unescaped ``<img src=x onerror=...>`` in a state would run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import html
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import orjson
+
+from wfnb._errors import UnstorableStateError
+from wfnb._format import clip, duration, size, when
+from wfnb.storage import RunRecord, SessionSummary, StoredSession, VersionInfo
+from wfnb.storage._codec import TAG, EncodedState, decode_state, encode_state
+
+MAX_DIFF_LINES = 2000  # a diff longer than this is cut in the HTML (diff() returns all of it)
+EXCERPT = 300  # characters of a run's input, output or error shown in the Runs tab
+_ID_WIDTH, _WORKFLOW_WIDTH = 36, 20
+
+# Colours that read on light and dark themes alike (JupyterLab, Notebook 7, VS Code).
+_KINDS = {"info": "inherit", "ok": "#1a7f37", "warn": "#9a6700", "error": "#cf222e"}
+_DIFF_BACKGROUNDS = {"+": "rgba(46,160,67,.18)", "-": "rgba(248,81,73,.18)",
+                     "@": "rgba(84,174,255,.15)"}
+STYLE = """<style>
+.wfnb-inspector select, .wfnb-inspector textarea, .wfnb-inspector .wfnb-mono {
+  font-family: var(--jp-code-font-family, monospace); font-size: 12px; }
+.wfnb-inspector .wfnb-mono { white-space: pre; }
+.wfnb-inspector pre { margin: 0; max-height: 420px; overflow: auto; }
+.wfnb-inspector table.wfnb-table td, .wfnb-inspector table.wfnb-table th {
+  text-align: left; vertical-align: top; padding: 1px 8px; line-height: 1.4; }
+</style>"""
+
+
+class EditRefused(ValueError):
+    """The editor's text cannot be saved as a state; the message says why."""
+
+
+# -- plain text ------------------------------------------------------------------------------
+
+
+def row_label(session: SessionSummary) -> str:
+    """One line of the session list: id, workflow, updated, version, size (fixed columns)."""
+    return (f"{clip(session.session_id, _ID_WIDTH):<{_ID_WIDTH}}  "
+            f"{clip(session.workflow_name or '-', _WORKFLOW_WIDTH):<{_WORKFLOW_WIDTH}}  "
+            f"{when(session.updated_at)}  v{session.version:<5} {size(session.state_bytes):>9}")
+
+
+ROWS_HEADER = (f"{'SESSION':<{_ID_WIDTH}}  {'WORKFLOW':<{_WORKFLOW_WIDTH}}  "
+               f"{'UPDATED':<19}  {'VERSION':<6} {'SIZE':>9}")
+
+
+def version_label(info: VersionInfo) -> str:
+    """One line of the history list: version, time, source, run id, size."""
+    run = f"run {info.run_id[:8]}" if info.run_id else ""
+    return (f"v{info.version:<5} {when(info.created_at)}  {info.source:<8} {run:<12} "
+            f"{size(info.state_bytes):>9}")
+
+
+def pretty(document: bytes, *, sort_keys: bool = False) -> str:
+    """A stored document as indented JSON (tagged types as stored)."""
+    option = orjson.OPT_INDENT_2 | (orjson.OPT_SORT_KEYS if sort_keys else 0)
+    return orjson.dumps(orjson.loads(document), option=option).decode()
+
+
+def unified_diff(old: bytes, new: bytes, old_label: str, new_label: str) -> str:
+    """A unified diff of two stored documents, indented with sorted keys ("" when equal)."""
+    lines = difflib.unified_diff(
+        pretty(old, sort_keys=True).splitlines(), pretty(new, sort_keys=True).splitlines(),
+        old_label, new_label, lineterm="",
+    )
+    return "\n".join(lines)
+
+
+def _refuse_constant(name: str) -> Any:
+    raise EditRefused(f"{name} is not valid JSON (NaN and Infinity are refused)")
+
+
+def parse_state(text: str) -> EncodedState:
+    """The editor's text as a state ready to save, or EditRefused saying why (nothing written).
+
+    The text must be JSON (parsed by the standard library, which keeps big integers exact, so
+    that encoding can refuse them by path), an object, and storable. Tagged values as the
+    editor shows them (``{"$wfnb": "datetime", "v": ...}``) are revived, so they round-trip;
+    anything else under the reserved key is refused by encode_state, naming its path.
+    """
+    try:
+        value = json.loads(text, parse_constant=_refuse_constant)
+    except json.JSONDecodeError as error:
+        raise EditRefused(f"the text is not valid JSON: {error}") from None
+    if not isinstance(value, dict):
+        raise EditRefused(
+            f"a state must be a JSON object {{...}}, not a JSON {_json_kind(value)}"
+        )
+    if TAG in text:  # a malformed tag is left as it is: encode_state names its path
+        with contextlib.suppress(ValueError, KeyError, TypeError, IndexError):
+            value = decode_state(orjson.dumps(value), tagged=True)
+    try:
+        return encode_state(value)
+    except UnstorableStateError as error:
+        raise EditRefused(str(error)) from None
+
+
+def _json_kind(value: Any) -> str:
+    kinds = {list: "array", str: "string", bool: "boolean", type(None): "null"}
+    return kinds.get(type(value), "number")
+
+
+# -- HTML ------------------------------------------------------------------------------------
+
+
+def status_html(text: str, kind: str) -> str:
+    """The status line: escaped text in the colour of its kind (info, ok, warn, error)."""
+    return f'<span style="color:{_KINDS[kind]}">{html.escape(text)}</span>'
+
+
+def pre_html(text: str) -> str:
+    return f'<pre class="wfnb-mono">{html.escape(text)}</pre>'
+
+
+def note_html(text: str, kind: str = "info") -> str:
+    return f"<div>{status_html(text, kind)}</div>"
+
+
+def diff_html(title: str, diff: str) -> str:
+    """A diff with added, removed and hunk lines shaded; long diffs are cut with a note."""
+    if not diff:
+        return note_html(f"{title}: no difference")
+    lines = diff.splitlines()
+    shown = []
+    for line in lines[:MAX_DIFF_LINES]:
+        header = line.startswith(("---", "+++"))
+        background = None if header else _DIFF_BACKGROUNDS.get(line[:1])
+        escaped = html.escape(line)
+        shown.append(f'<span style="background:{background}">{escaped}</span>'
+                      if background else escaped)
+    cut = len(lines) - MAX_DIFF_LINES
+    more = note_html(f"... {cut} more lines (diff() returns all of them)") if cut > 0 else ""
+    return (f"<div><b>{html.escape(title)}</b></div>"
+            f'<pre class="wfnb-mono">{chr(10).join(shown)}</pre>{more}')
+
+
+def table_html(header: Sequence[str], rows: Iterable[Sequence[str]], nowrap: int = 1) -> str:
+    """A table of plain-text cells (every cell escaped); the first ``nowrap`` columns unbroken."""
+    head = "".join(f"<th>{html.escape(cell)}</th>" for cell in header)
+    body = "".join(
+        "<tr>" + "".join(
+            (f'<td style="white-space:nowrap">{html.escape(cell)}</td>' if column < nowrap
+             else f"<td>{html.escape(cell)}</td>")
+            for column, cell in enumerate(row)
+        ) + "</tr>"
+        for row in rows
+    )
+    return f'<table class="wfnb-table"><tr>{head}</tr>{body}</table>'
+
+
+def metadata_html(stored: StoredSession) -> str:
+    """The selected session's facts: id, workflow, version, times, size, top-level keys."""
+    keys = list(stored.session_state)
+    shown_keys = ", ".join(clip(key, 40) for key in keys[:12]) + (" ..." if len(keys) > 12 else "")
+    return table_html(["", ""], [
+        ["session", stored.session_id],
+        ["workflow", stored.workflow_name or "-"],
+        ["version", str(stored.version)],
+        ["created", when(stored.created_at)],
+        ["updated", when(stored.updated_at)],
+        ["size", size(stored.state_bytes)],
+        [f"keys ({len(keys)})", shown_keys],
+    ])
+
+
+def runs_html(runs: Sequence[RunRecord]) -> str:
+    """The Runs tab: status, timings, version written, input, output excerpt, error."""
+    if not runs:
+        return note_html("no runs recorded for this session")
+    rows = []
+    for run in runs:
+        took = duration(run.ended_at - run.started_at) if run.ended_at is not None else ""
+        rows.append([
+            run.status, when(run.started_at), took,
+            str(run.version) if run.version is not None else "", run.run_id[:8],
+            clip(orjson.dumps(run.input).decode(), EXCERPT) if run.input is not None else "",
+            clip(run.output or "", EXCERPT), clip(run.error or "", EXCERPT),
+        ])
+    return table_html(
+        ["status", "started", "took", "version", "run", "input", "output", "error"], rows, 5
+    )
+
+
+def tree_outputs(document: bytes, root: str) -> tuple[dict[str, Any], ...]:
+    """The State tab's Output: a collapsible JSON tree (JupyterLab and Notebook 7 render
+    ``application/json`` as one), with an escaped ``<pre>`` for front ends that do not."""
+    from IPython.display import JSON
+
+    text = pretty(document)
+    data, metadata = JSON(  # type: ignore[no-untyped-call]
+        orjson.loads(document), expanded=False, root=root
+    )._repr_json_()
+    bundle = {"application/json": data, "text/html": pre_html(text), "text/plain": text}
+    return ({"output_type": "display_data", "data": bundle,
+             "metadata": {"application/json": metadata}},)
+
+
+def error_outputs(message: str) -> tuple[dict[str, Any], ...]:
+    """An Output showing ``message`` as an error (escaped)."""
+    return ({"output_type": "display_data", "metadata": {},
+             "data": {"text/html": note_html(message, "error"), "text/plain": message}},)
