@@ -41,3 +41,21 @@ def test_import_wfnb_does_not_load_ipython_or_widgets() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout.strip()
     assert loaded == "[]"
+
+
+def test_show_prints_text_in_plain_python() -> None:
+    code = (
+        "import sys, wfnb\n"
+        "def words():\n"
+        "    yield 'plain '\n"
+        "    yield 'python'\n"
+        "result = wfnb.show(words())\n"
+        "print(repr(result.content))\n"
+        "print('IPython' in sys.modules)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    assert out[0] == "plain python"
+    assert out[1].startswith("[done · ") and out[1].endswith("2 chunks]")
+    assert out[2:] == ["'plain python'", "False"]

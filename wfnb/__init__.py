@@ -35,6 +35,7 @@ from wfnb.storage import (
 
 if TYPE_CHECKING:
     from wfnb.notebook._inspector import StateInspector
+    from wfnb.notebook._runner import show
 
 __version__ = "0.1.0"
 
@@ -63,6 +64,7 @@ __all__ = [
     "WorkflowStorage",
     "load_ipython_extension",
     "logger",
+    "show",
 ]
 
 
@@ -74,9 +76,14 @@ def load_ipython_extension(ipython: Any) -> None:
 
 
 def __getattr__(name: str) -> Any:
-    """``wfnb.StateInspector`` imports ipywidgets on first use, so ``import wfnb`` stays light."""
+    """``wfnb.StateInspector`` (ipywidgets) and ``wfnb.show`` (Markdown rendering) are imported
+    on first use, so ``import wfnb`` stays light."""
     if name == "StateInspector":
         from wfnb.notebook._inspector import StateInspector
 
         return StateInspector
+    if name == "show":
+        from wfnb.notebook._runner import show
+
+        return show
     raise AttributeError(f"module 'wfnb' has no attribute {name!r}")

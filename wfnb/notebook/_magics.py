@@ -15,10 +15,9 @@ from traitlets import Bool, Float, Integer, Unicode
 from wfnb._errors import WorkflowRunError
 from wfnb._events import RunResponse
 from wfnb._workflow import Workflow
-from wfnb.notebook import _frontend
 from wfnb.notebook._inline import AsyncInlineWorkflow, InlineWorkflow, compile_body
-from wfnb.notebook._live import LiveView, RunInfo, TextView, View
-from wfnb.notebook._runner import consume
+from wfnb.notebook._live import RunInfo
+from wfnb.notebook._runner import show
 from wfnb.storage import SqliteWorkflowStorage, WorkflowStorage
 
 
@@ -135,13 +134,9 @@ class WorkflowMagics(Magics):
 
     def _show(self, source: Any, info: RunInfo) -> RunResponse:
         """Stream ``source`` into the right view; a failure becomes a short error output."""
-        view: View
-        if _frontend.is_rich(_frontend.detect()):
-            view = LiveView(info, refresh_rate=self.refresh_rate, freeze_chars=self.freeze_chars)
-        else:
-            view = TextView(info)
         try:
-            return consume(source, view, info, poll=1.0 / max(self.refresh_rate, 1.0))
+            return show(source, refresh_rate=self.refresh_rate, freeze_chars=self.freeze_chars,
+                        info=info)
         except Exception as error:
             if not self.short_errors or isinstance(error, WorkflowUsage):
                 raise

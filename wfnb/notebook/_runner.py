@@ -15,10 +15,33 @@ from collections.abc import AsyncIterable, Awaitable, Generator, Iterable, Itera
 from typing import Any
 
 from wfnb._events import RunEvent, RunResponse
+from wfnb.notebook import _frontend
 from wfnb.notebook._chunks import chunk_text, is_completion
-from wfnb.notebook._live import RunInfo, View
+from wfnb.notebook._live import LiveView, RunInfo, TextView, View
 
 _DONE = object()
+
+
+def show(
+    source: Any,
+    *,
+    refresh_rate: float = 10.0,
+    freeze_chars: int = 2000,
+    info: RunInfo | None = None,
+) -> RunResponse:
+    """Show a run, or any chunk source, where this process displays; return the whole text.
+
+    In a notebook: live Markdown (see _live.py); in terminal IPython or plain Python: the text as
+    it comes, then a status line. ``wfnb.show(workflow.run(topic="pasta"))`` is what
+    ``%workflow`` does, without IPython.
+    """
+    info = info if info is not None else RunInfo()
+    view: View
+    if _frontend.is_rich(_frontend.detect()):
+        view = LiveView(info, refresh_rate=refresh_rate, freeze_chars=freeze_chars)
+    else:
+        view = TextView(info)
+    return consume(source, view, info, poll=1.0 / max(refresh_rate, 1.0))
 
 
 def consume(source: Any, view: View, info: RunInfo, *, poll: float = 0.1) -> RunResponse:
