@@ -170,6 +170,13 @@ def test_cell_magic_options_choose_session_file_and_table(shell: InteractiveShel
     assert stored is not None and stored.session_state == {"k": 1}
 
 
+def test_quoted_option_values_lose_their_quotes(shell: InteractiveShell) -> None:
+    cell = "%%workflow w --session-id 'my notes' --db \"spaced dir/x.db\"\n"
+    run(shell, cell + "session_state['k'] = 1\n")
+    stored = SqliteWorkflowStorage("notebook_workflows", "spaced dir/x.db").read("my notes")
+    assert stored is not None and stored.session_state == {"k": 1}
+
+
 def test_cell_magic_uses_a_storage_variable(shell: InteractiveShell) -> None:
     shell.user_ns["store"] = SqliteWorkflowStorage("mine", "tmp/mine.db")
     run(shell, '%%workflow w --storage store\nsession_state["via"] = "variable"\n')

@@ -74,7 +74,7 @@ class WorkflowMagics(Magics):
         """
         if cell is None:
             return self._show(self._shell.ev(line), RunInfo())
-        args = parse_argstring(self.workflow, line)
+        args = _parse(self.workflow, line)
         if not args.name:
             raise WorkflowUsage("%%workflow needs a NAME: %%workflow NAME [options]")
         result = self._run_existing(args, cell) if args.input else self._run_inline(args, cell)
@@ -99,7 +99,7 @@ class WorkflowMagics(Magics):
 
         from wfnb.notebook._inspector import StateInspector
 
-        args = parse_argstring(self.workflow_state, line)
+        args = _parse(self.workflow_state, line)
         display(StateInspector(self._storage(args), page_size=args.page_size,
                                session_id=args.session_id))
 
@@ -150,6 +150,15 @@ class WorkflowMagics(Magics):
             raise WorkflowRunError(error, where) from error
         finally:
             _refresh_inspectors(info.session_id)
+
+
+def _parse(magic: Any, line: str) -> argparse.Namespace:
+    """A magic's arguments, quoted values unquoted (IPython's splitter keeps the quotes)."""
+    args = parse_argstring(magic, line)
+    for name, value in vars(args).items():
+        if isinstance(value, str) and len(value) >= 2 and value[0] == value[-1] in "'\"":
+            setattr(args, name, value[1:-1])
+    return args
 
 
 def _refresh_inspectors(session_id: str | None) -> None:
