@@ -1,12 +1,14 @@
 # make demo: set up .venv and execute the blog-post tutorial notebook on the embedded SQLite default.
-# make test: set up .venv and run ruff, mypy, the test suite and the notebooks under nbval.
+# make test: set up .venv and run ruff, mypy, the test suite, the notebooks under nbval and the
+#            browser tests (tests/e2e) when chromium is on PATH.
 # make lab:  open JupyterLab on notebooks/.  make notebooks: refresh the notebooks' saved outputs.
+# make e2e:  the browser tests alone (JupyterLab in Debian's chromium; make test runs them too).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: demo test lint lab notebooks bench bench-stream clean
+.PHONY: demo test e2e lint lab notebooks bench bench-stream bench-inspector clean
 
 $(INSTALLED): pyproject.toml
 	@$(PYTHON) -m venv $(VENV) || { echo "error: '$(PYTHON) -m venv' failed; on Debian: apt-get install python3-venv" >&2; exit 1; }
@@ -25,6 +27,11 @@ test: lint
 	$(BIN)/pytest
 	$(BIN)/pytest --nbval --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg \
 		-p no:cacheprovider notebooks/
+	@if command -v chromium >/dev/null 2>&1; then $(MAKE) --no-print-directory e2e; else \
+		echo "make test: browser tests (tests/e2e) SKIPPED: no chromium on PATH (apt-get install chromium)"; fi
+
+e2e: $(INSTALLED)
+	$(BIN)/pytest -m browser -p no:cacheprovider tests/e2e
 
 lab: $(INSTALLED)
 	$(BIN)/jupyter lab --notebook-dir=notebooks
@@ -43,5 +50,8 @@ bench: $(VENV)/.bench-installed
 bench-stream: $(INSTALLED)
 	$(BIN)/python bench/stream.py
 
+bench-inspector: $(INSTALLED)
+	$(BIN)/python bench/inspector.py
+
 clean:
-	rm -rf $(VENV) tmp .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) tmp test-output .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,102 @@
+"""The state inspector in JupyterLab, used as a person uses it: click a session, open Edit, type
+JSON, click Save; the database (read from the test process) holds the new version. Invalid JSON
+shows the error and writes nothing."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import pytest
+from playwright.sync_api import Locator, Page
+
+from tests.e2e._lab import (
+    Lab,
+    Shooter,
+    error_outputs,
+    open_notebook,
+    run_all_cells,
+    wait_until_run,
+    write_notebook,
+)
+from wfnb import SqliteWorkflowStorage
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(importlib.util.find_spec("wfnb.notebook._inspector") is None,
+                       reason="wfnb.notebook._inspector (the StateInspector) is not there yet"),
+]
+
+TABLE = "e2e_inspector"
+EDITED = '{"count": 2, "topics": ["pasta", "sourdough bread"], "note": "edited in the browser"}'
+INVALID = '{"count": 3, "topics": ["pasta",'
+
+
+def replace_text(page: Page, editor: Locator, text: str) -> None:
+    """Click into the editor, select everything, and type ``text`` over it."""
+    editor.click()
+    page.keyboard.press("ControlOrMeta+A")
+    page.keyboard.press("Delete")
+    editor.press_sequentially(text)
+
+
+def show_from_top(element: Locator) -> None:
+    """Scroll so that ``element`` starts at the top of the notebook's view."""
+    element.evaluate("e => e.scrollIntoView({block: 'start'})")
+
+
+def test_a_state_is_edited_and_saved_by_clicks_and_typing(
+    page: Page, lab: Lab, shoot: Shooter
+) -> None:
+    db = lab.root / "tmp" / "e2e_inspector.db"
+    storage = SqliteWorkflowStorage(TABLE, db)
+    storage.save("alpha", {"count": 1, "topics": ["pasta"]}, expected_version=0,
+                 workflow_name="BlogPostGenerator")
+    storage.save("beta", {"count": 7}, expected_version=0, workflow_name="BlogPostGenerator")
+    storage.save("team-notes", {"count": 3}, expected_version=0, workflow_name="notes")
+    write_notebook(lab.root / "e2e_inspector.ipynb", [
+        "import wfnb\n\n"
+        f'storage = wfnb.SqliteWorkflowStorage("{TABLE}", "tmp/{db.name}")\n'
+        "wfnb.StateInspector(storage, page_size=5)",
+    ])
+    open_notebook(page, lab, "e2e_inspector.ipynb")
+    run_all_cells(page)
+    wait_until_run(page, lab)
+    inspector = page.locator(".wfnb-inspector")
+    inspector.wait_for()
+
+    inspector.locator("option", has_text="alpha").click()
+    inspector.get_by_text("session 'alpha', version 1").wait_for()
+    inspector.get_by_role("tab", name="Edit").click()
+    editor = inspector.locator("textarea")
+    assert '"pasta"' in editor.input_value()
+
+    replace_text(page, editor, EDITED)
+    inspector.get_by_role("button", name="Save").click()
+    inspector.get_by_text("save: stored as version 2").wait_for()
+    show_from_top(inspector)
+    shoot("02_inspector_saved", docs="inspector.png")
+
+    stored = storage.read("alpha")
+    assert stored is not None
+    assert stored.version == 2
+    assert stored.session_state == {
+        "count": 2, "topics": ["pasta", "sourdough bread"], "note": "edited in the browser"}
+    assert storage.history("alpha")[0].source == "edit"
+    versions = {summary.session_id: summary.version for summary in storage.list_sessions()}
+    assert versions == {"alpha": 2, "beta": 1, "team-notes": 1}
+
+    replace_text(page, editor, INVALID)
+    inspector.get_by_role("button", name="Save").click()
+    error = inspector.get_by_text("not saved: the text is not valid JSON")
+    error.wait_for()
+    show_from_top(inspector)
+    shoot("02_inspector_invalid_json")
+
+    assert editor.input_value() == INVALID  # the text stays for fixing
+    after = storage.read("alpha")
+    assert after is not None
+    assert after.version == 2
+    assert after.session_state == stored.session_state
+    assert [v.version for v in storage.history("alpha")] == [2, 1]
+    assert not error_outputs(page)
+    storage.close()
