@@ -29,7 +29,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from types import TracebackType
 from typing import Any, TypeVar
 
-from wfnb._errors import SessionConflictError, WorkflowBusyError
+from wfnb._errors import SessionConflictError, StorageError, WorkflowBusyError
 from wfnb._events import COMPLETION_EVENTS, RunResponse
 from wfnb.storage._codec import decode_state, encode_state, join_parts, parts_of
 from wfnb.storage._merge import merge_parts
@@ -255,8 +255,10 @@ class _Run:
             if kind is None or (kind is GeneratorExit and self.completion_handed_out):
                 try:
                     wf.write_to_storage()
-                except Exception as exc:
-                    status, message = "failed", f"saving the final state failed: {exc!r}"
+                except BaseException as exc:  # KeyboardInterrupt too: the state was not saved
+                    stopped = isinstance(exc, (KeyboardInterrupt, asyncio.CancelledError))
+                    status = "interrupted" if stopped else "failed"
+                    message = f"saving the final state failed: {exc!r}"
                     raise
             elif issubclass(kind, (GeneratorExit, KeyboardInterrupt, asyncio.CancelledError)):
                 status = "interrupted"
@@ -271,6 +273,13 @@ class _Run:
                         self.run_id, status=status, output="".join(self.output),
                         error=message, version=wf.version or None, session_id=wf.session_id,
                     )
+            except StorageError as failure:
+                if kind is None and status == "completed":
+                    raise
+                # The run's own error (or its final save's) is on its way out: it stays the one
+                # raised, rather than being replaced by this consequence of the same outage.
+                logger.warning("session %r: run %s ended %s but could not be recorded: %s",
+                               wf.session_id, self.run_id, status, failure)
             finally:
                 wf._release()
 

@@ -154,7 +154,7 @@ class WorkflowMagics(Magics):
 
 def _parse(magic: Any, line: str) -> argparse.Namespace:
     """A magic's arguments, quoted values unquoted (IPython's splitter keeps the quotes)."""
-    args = parse_argstring(magic, line)
+    args: argparse.Namespace = parse_argstring(magic, line)
     for name, value in vars(args).items():
         if isinstance(value, str) and len(value) >= 2 and value[0] == value[-1] in "'\"":
             setattr(args, name, value[1:-1])

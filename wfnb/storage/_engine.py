@@ -12,6 +12,7 @@ PostgreSQL: psycopg 3, ``pool_pre_ping`` so a restarted server costs a reconnect
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +58,7 @@ def open_database(url: str, *, busy_timeout: float, synchronous: str) -> dataset
         )
         assert db.engine is not None
         _begin_immediate_for_writes(db.engine)
+        _reopen_read_only_connections(db.engine, make_url(url).database or "")
         return db
     return dataset.connect(url, engine_kwargs={"pool_pre_ping": True})
 
@@ -72,3 +74,24 @@ def _begin_immediate_for_writes(engine: sa.Engine) -> None:
     def _begin(connection: sa.Connection) -> None:
         write = connection.get_execution_options().get("wfnb_write", False)
         connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def _reopen_read_only_connections(engine: sa.Engine, path: str) -> None:
+    """Replace connections opened while the file could not be written, once it can be.
+
+    SQLite opens a file it may not write (read-only mount, immutable file, permissions) read-only
+    and keeps that connection read-only after the file is writable again: kept in the pool, it
+    would fail the first write after an outage ("attempt to write a readonly database").
+    """
+
+    def writable() -> bool:
+        return not os.path.isfile(path) or os.access(path, os.W_OK)
+
+    @sa.event.listens_for(engine, "connect")
+    def _note_read_only(_dbapi_connection: Any, record: Any) -> None:
+        record.info["wfnb_read_only"] = not writable()
+
+    @sa.event.listens_for(engine, "checkout")
+    def _replace_if_writable(_dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        if record.info.get("wfnb_read_only") and writable():
+            raise sa.exc.DisconnectionError("the database file is writable again: reconnect")

@@ -25,15 +25,17 @@ import sqlalchemy as sa
 
 from wfnb._errors import InvalidNameError, SchemaVersionError
 
-_TABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,47}")
+# 46: the longest derived name, ix_<name>_workflow_name, fits PostgreSQL's 63-character limit
+_TABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,45}")
 
 
 def check_table_name(name: object) -> str:
-    """The table name, if it is a plain identifier (letters, digits, _; at most 48 characters)."""
+    """The table name, if it is a plain identifier (letters, digits, _; at most 46 characters)."""
     if not isinstance(name, str) or not _TABLE_NAME.fullmatch(name):
+        shown = repr(name) if len(repr(name)) <= 60 else repr(name)[:57] + "..."
         raise InvalidNameError(
-            f"table_name {name!r} is not allowed: use letters, digits and '_', "
-            "starting with a letter or '_', at most 48 characters"
+            f"table_name {shown} is not allowed: use letters, digits and '_', "
+            "starting with a letter or '_', at most 46 characters"
         )
     return name
 

@@ -47,7 +47,7 @@ from wfnb.storage._codec import (
 )
 from wfnb.storage._delta import apply_delta, make_delta
 from wfnb.storage._engine import log, normalize_url, open_database
-from wfnb.storage._merge import merge_parts
+from wfnb.storage._merge import changed_keys, merge_parts
 from wfnb.storage._models import (
     RunRecord,
     SaveResult,
@@ -76,6 +76,13 @@ def check_session_id(session_id: object) -> str:
         )
     if "\x00" in session_id:
         raise InvalidNameError(f"session_id {session_id!r} contains a NUL character")
+    if not session_id.isascii():
+        try:
+            session_id.encode()
+        except UnicodeEncodeError:  # a lone surrogate (e.g. from os.fsdecode): no database takes it
+            raise InvalidNameError(
+                f"session_id {session_id!r} is not valid UTF-8 text (it holds a lone surrogate)"
+            ) from None
     return session_id
 
 
@@ -188,7 +195,7 @@ class WorkflowStorage:
             if meta is None:
                 return None
             workflow_name, current, state_bytes, created_at, updated_at = meta
-            target = version or current
+            target = current if version is None else version
             head = self._head(session_id, target) if target == current else None
             if head is None or head.created_at != created_at:
                 tx.execute(sql.select_chain, {"sid": session_id, "v": target})
@@ -204,6 +211,7 @@ class WorkflowStorage:
                     self._remember(session_id, head, keep=True)
                 else:
                     updated_at = chain[-1][5]  # when that version was saved
+                del chain  # a large state's rows need not outlive its document
         state = self._decode(head.document, session_id, head.tagged, version)
         return StoredSession(
             session_id, workflow_name, target, state_bytes, timestamp(created_at),
@@ -236,11 +244,16 @@ class WorkflowStorage:
                 f"(table {self.table_name!r}; pruned, or never saved)"
             )
         try:
-            document = bytearray(chain[0][2])
-            for previous, row in itertools.pairwise(chain):
-                if row[1] != previous[0]:
-                    raise ValueError(f"version {row[0]} follows missing version {row[1]}")
-                apply_delta(document, bytes(row[2]))
+            full = chain[0][2]
+            if len(chain) == 1 and isinstance(full, bytes):
+                document = full  # a full row alone is the document: no copies of a large state
+            else:
+                edited = bytearray(full)
+                for previous, row in itertools.pairwise(chain):
+                    if row[1] != previous[0]:
+                        raise ValueError(f"version {row[0]} follows missing version {row[1]}")
+                    apply_delta(edited, bytes(row[2]))
+                document = bytes(edited)
             if len(document) != chain[-1][4]:
                 raise ValueError(f"{len(document)} bytes rebuilt, {chain[-1][4]} were saved")
         except (ValueError, KeyError, TypeError, IndexError) as exc:
@@ -248,7 +261,7 @@ class WorkflowStorage:
                 f"history of version {version} cannot be read ({exc}); rows left as they are",
                 table=self.table_name, session_id=session_id,
             ) from exc
-        return bytes(document)
+        return document
 
     def _decode(
         self, document: bytes, session_id: str, tagged: Any, version: int | None = None
@@ -291,15 +304,20 @@ class WorkflowStorage:
                         session_id, encoded, expected_version, workflow_name, source, run_id
                     )
             except _SwapLost as lost:
-                if not force:
-                    if lost.version == 0:
-                        raise SessionConflictError(
-                            session_id, keys=(), expected_version=expected_version,
-                            stored_version=0,
-                        ) from None
-                    encoded, taken = self._merge(session_id, encoded, expected_version)
-                    merged_keys |= taken
-                expected_version = lost.version
+                if force:
+                    expected_version = lost.version
+                    continue
+                if lost.version == 0:
+                    raise SessionConflictError(
+                        session_id, keys=(), expected_version=expected_version,
+                        stored_version=0,
+                    ) from None
+                # the next swap expects the version the merge was made on, which may be newer
+                # than the one this swap lost to
+                encoded, taken, expected_version = self._merge(
+                    session_id, encoded, expected_version
+                )
+                merged_keys |= taken
                 continue
             merged = decode_state(encoded.document, encoded.tagged) if merged_keys else None
             return SaveResult(version, written, tuple(sorted(merged_keys)), merged)
@@ -347,11 +365,15 @@ class WorkflowStorage:
                 "data": delta if delta is not None else document, "tagged": encoded.tagged,
                 "bytes": len(document), "source": source, "run": run_id, "now": now,
             })
-        if self.keep_versions is not None and new > self.keep_versions + _prune_slack(
-            self.keep_versions
-        ):
-            with self._write() as conn:
-                self._prune_session(conn, session_id, new - self.keep_versions + 1, None)
+        keep = self.keep_versions
+        if keep is not None and new > keep and (new - keep) % _prune_slack(keep) == 0:
+            # once per slack versions: a test on `new` alone would prune after every save
+            try:
+                with self._write() as conn:
+                    self._prune_session(conn, session_id, new - keep + 1, None)
+            except (sa.exc.SQLAlchemyError, self._sql.error) as exc:  # the save is committed
+                log.warning("session %r: saved as version %d, but pruning its history failed "
+                            "(%s); a later save prunes it", session_id, new, _cause(exc))
         chain, chain_bytes = (
             (head.chain + 1, head.chain_bytes + len(delta))
             if head is not None and delta is not None else (0, 0)
@@ -362,8 +384,9 @@ class WorkflowStorage:
 
     def _merge(
         self, session_id: str, ours: EncodedState, expected: int
-    ) -> tuple[EncodedState, set[str]]:
-        """Our changes on top of the newer stored state, or SessionConflictError."""
+    ) -> tuple[EncodedState, set[str], int]:
+        """Our changes on top of the newer stored state (and its version), or
+        SessionConflictError."""
         current = self.read(session_id)
         if current is None:
             raise SessionConflictError(
@@ -386,7 +409,8 @@ class WorkflowStorage:
         log.info("session %r: merged keys %s saved meanwhile by another writer",
                  session_id, sorted(taken))
         document = join_parts(merged)
-        return EncodedState(merged, document, ours.tagged or b'"$wfnb"' in document), taken
+        tagged = ours.tagged or b'"$wfnb"' in document
+        return EncodedState(merged, document, tagged), taken, current.version
 
     def _parts_at(self, session_id: str, version: int) -> Parts:
         with self._failing_as("read history", session_id), self._read() as conn:
@@ -536,8 +560,20 @@ class WorkflowStorage:
         if expected_version is None:
             current = self.read(session_id)
             expected_version = current.version if current is not None else 0
-        return self.save(session_id, old.session_state, expected_version=expected_version,
-                         source="restore")
+        encoded = encode_state(old.session_state)
+        try:  # a plain swap: a restore that merged another writer's keys would not equal `old`
+            with self._failing_as("restore the session", session_id):
+                new, written = self._swap(
+                    session_id, encoded, expected_version, None, "restore", None
+                )
+        except _SwapLost as lost:
+            current = self.read(session_id) if lost.version else None
+            theirs = parts_of(current.document) if current is not None else {}
+            raise SessionConflictError(
+                session_id, keys=changed_keys(theirs, encoded.parts) if current else (),
+                expected_version=expected_version, stored_version=lost.version,
+            ) from None
+        return SaveResult(new, written, (), None)
 
     def prune(
         self,
@@ -579,7 +615,10 @@ class WorkflowStorage:
         When the first version kept is a delta, it is rewritten as the full state it stands for,
         so what remains can still be read.
         """
-        v = self._tables.versions
+        s, v = self._tables.sessions, self._tables.versions
+        # PostgreSQL: one prune of a session at a time (saves wait too), or two interleaved
+        # would deadlock, or rebuild a version the other just deleted (SQLite: BEGIN IMMEDIATE)
+        conn.execute(sa.select(s.c.version).where(s.c.session_id == session_id).with_for_update())
         newest = conn.execute(
             sa.select(sa.func.max(v.c.version)).where(v.c.session_id == session_id)
         ).scalar()
@@ -698,7 +737,10 @@ class WorkflowStorage:
 
 def _describe(value: Any) -> str:
     """A run's input as JSON text; values JSON cannot hold are recorded by their repr."""
-    return orjson.dumps(value, default=repr).decode()
+    try:
+        return orjson.dumps(value, default=repr).decode()
+    except TypeError:  # a cycle, an int beyond 64 bits, a lone surrogate: the whole repr, then
+        return orjson.dumps(repr(value).encode(errors="backslashreplace").decode()).decode()
 
 
 def _lock_key(name: str) -> int:

@@ -73,9 +73,14 @@ class HotPath:
         pooled = self._engine.raw_connection()
         try:
             connection: Any = pooled.driver_connection
-            cursor = connection.cursor()
+            # psycopg reads bytea in binary: as text it is hex, twice the state in the result
+            binary = not (self._sqlite or write)
+            cursor = connection.cursor(binary=True) if binary else connection.cursor()
             if self._sqlite:
                 cursor.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            elif not write:  # one snapshot for the session row and its history rows, so a
+                # concurrent save + prune cannot remove the version between the two reads
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
             try:
                 yield cursor
             except BaseException:
