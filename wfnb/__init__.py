@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 from wfnb._errors import (
     CorruptStateError,
+    ImportConflictError,
+    ImportFormatError,
     InvalidNameError,
     SchemaVersionError,
     SessionConflictError,
@@ -41,6 +43,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "CorruptStateError",
+    "ImportConflictError",
+    "ImportFormatError",
     "InvalidNameError",
     "PostgresWorkflowStorage",
     "RunEvent",

@@ -1,1 +1,1 @@
-"""The notebook layer: magics, live display and (later) the state inspector."""
+"""The notebook layer: the %workflow magics, the live display, and the state inspector."""
