@@ -282,6 +282,30 @@ def test_postgres_row_locked_longer_than_lock_timeout(table_name: str) -> None:
 
 
 @pytest.mark.postgres
+def test_postgres_lock_waits_are_bounded_by_busy_timeout_by_default(table_name: str) -> None:
+    """Without options in the URL, busy_timeout becomes PostgreSQL's lock_timeout."""
+    from tests.conftest import drop_tables
+
+    storage = WorkflowStorage(table_name, postgres_url(), busy_timeout=0.3)
+    try:
+        wf = Count(session_id="s", storage=storage)
+        for _ in wf.run():
+            pass
+        with pg_admin().connect() as blocker:
+            blocker.execute(sa.text("BEGIN"))
+            blocker.execute(sa.text(f'SELECT * FROM "{table_name}" WHERE session_id = \'s\' '
+                                    "FOR UPDATE"))
+            with pytest.raises(StorageError, match="lock timeout"):
+                for _ in wf.run():
+                    pass
+            blocker.execute(sa.text("ROLLBACK"))
+        assert wf.write_to_storage() == 2
+    finally:
+        storage.close()
+        drop_tables(postgres_url(), table_name)
+
+
+@pytest.mark.postgres
 def test_postgres_server_stopped_and_restarted(pg_storage: tuple[WorkflowStorage, str]) -> None:
     cluster = local_cluster()
     if cluster is None:

@@ -37,6 +37,13 @@ class PostgresWorkflowStorage(WorkflowStorage):
     """
 
     def __init__(
-        self, table_name: str, db_url: str, *, keep_versions: int | None = 1000
+        self,
+        table_name: str,
+        db_url: str,
+        *,
+        keep_versions: int | None = 1000,
+        busy_timeout: float = 30.0,
     ) -> None:
-        super().__init__(table_name, db_url, keep_versions=keep_versions)
+        super().__init__(
+            table_name, db_url, keep_versions=keep_versions, busy_timeout=busy_timeout
+        )

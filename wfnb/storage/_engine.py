@@ -6,7 +6,9 @@ crash of the process; a power cut may lose the last commits, never corrupt the f
 of failing with "database is locked", and write transactions opened with ``BEGIN IMMEDIATE`` so a
 save never has to abort half-way for a lock another writer took first.
 
-PostgreSQL: psycopg 3, ``pool_pre_ping`` so a restarted server costs a reconnect, not an error.
+PostgreSQL: psycopg 3, ``pool_pre_ping`` so a restarted server costs a reconnect, not an error,
+and ``lock_timeout`` set to the same ``busy_timeout`` (unless the URL passes its own ``options``)
+so a save never waits forever on a row another transaction holds.
 """
 
 from __future__ import annotations
@@ -60,7 +62,12 @@ def open_database(url: str, *, busy_timeout: float, synchronous: str) -> dataset
         _begin_immediate_for_writes(db.engine)
         _reopen_read_only_connections(db.engine, make_url(url).database or "")
         return db
-    return dataset.connect(url, engine_kwargs={"pool_pre_ping": True})
+    engine_kwargs: dict[str, Any] = {"pool_pre_ping": True}
+    if backend == "postgresql" and "options" not in make_url(url).query:
+        # PostgreSQL has no busy_timeout: without lock_timeout a save waits for a row lock as
+        # long as another transaction holds it. The same bound as SQLite's, unless the URL says.
+        engine_kwargs["connect_args"] = {"options": f"-c lock_timeout={int(busy_timeout * 1000)}"}
+    return dataset.connect(url, engine_kwargs=engine_kwargs)
 
 
 def _begin_immediate_for_writes(engine: sa.Engine) -> None:
