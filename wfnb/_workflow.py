@@ -38,6 +38,7 @@ from wfnb.storage._sessions import WorkflowStorage, check_session_id
 logger = logging.getLogger("wfnb")
 
 _Body = TypeVar("_Body", bound=Callable[..., Any])
+_STOPS = (KeyboardInterrupt, asyncio.CancelledError)  # a run stopped from outside: interrupted
 
 
 class Workflow:
@@ -256,11 +257,10 @@ class _Run:
                 try:
                     wf.write_to_storage()
                 except BaseException as exc:  # KeyboardInterrupt too: the state was not saved
-                    stopped = isinstance(exc, (KeyboardInterrupt, asyncio.CancelledError))
-                    status = "interrupted" if stopped else "failed"
+                    status = "interrupted" if isinstance(exc, _STOPS) else "failed"
                     message = f"saving the final state failed: {exc!r}"
                     raise
-            elif issubclass(kind, (GeneratorExit, KeyboardInterrupt, asyncio.CancelledError)):
+            elif issubclass(kind, (GeneratorExit, *_STOPS)):
                 status = "interrupted"
             else:
                 status, message = "failed", f"{kind.__name__}: {error}"

@@ -180,7 +180,7 @@ def _scan(value: Any) -> bool:
     if kind in _PLAIN:
         return False
     if kind is str:
-        if not _valid_utf8(value):
+        if not valid_utf8(value):
             raise _Refused("string holds a lone surrogate, which is not valid UTF-8 text")
         return False
     if kind is int:
@@ -196,7 +196,7 @@ def _scan(value: Any) -> bool:
         for key, item in value.items():
             if type(key) is not str:
                 raise _Refused(f"dict key {key!r} is a {type(key).__name__}; keys must be str")
-            if not _valid_utf8(key):
+            if not valid_utf8(key):
                 raise _Refused(f"dict key {key!r} holds a lone surrogate, not valid UTF-8 text")
             if key == TAG:
                 raise _Refused(f"the key {TAG!r} is reserved by wfnb")
@@ -220,7 +220,8 @@ def _scan(value: Any) -> bool:
     raise _Refused(_refusal(value))
 
 
-def _valid_utf8(text: str) -> bool:
+def valid_utf8(text: str) -> bool:
+    """Whether ``text`` encodes to UTF-8 (no lone surrogates): what databases and JSON accept."""
     if text.isascii():
         return True
     try:

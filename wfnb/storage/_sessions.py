@@ -44,6 +44,7 @@ from wfnb.storage._codec import (
     encode_state,
     join_parts,
     parts_of,
+    valid_utf8,
 )
 from wfnb.storage._delta import apply_delta, make_delta
 from wfnb.storage._engine import log, normalize_url, open_database
@@ -76,13 +77,10 @@ def check_session_id(session_id: object) -> str:
         )
     if "\x00" in session_id:
         raise InvalidNameError(f"session_id {session_id!r} contains a NUL character")
-    if not session_id.isascii():
-        try:
-            session_id.encode()
-        except UnicodeEncodeError:  # a lone surrogate (e.g. from os.fsdecode): no database takes it
-            raise InvalidNameError(
-                f"session_id {session_id!r} is not valid UTF-8 text (it holds a lone surrogate)"
-            ) from None
+    if not valid_utf8(session_id):  # a lone surrogate (e.g. from os.fsdecode): no database takes it
+        raise InvalidNameError(
+            f"session_id {session_id!r} is not valid UTF-8 text (it holds a lone surrogate)"
+        )
     return session_id
 
 
@@ -417,17 +415,9 @@ class WorkflowStorage:
             return parts_of(self._document_at(conn, session_id, version))
 
     def _document_at(self, conn: sa.Connection, session_id: str, version: int) -> bytes:
-        v = self._tables.versions
-        full = (
-            sa.select(sa.func.max(v.c.version))
-            .where(v.c.session_id == session_id, v.c.version <= version,
-                   v.c.base_version.is_(None))
-            .scalar_subquery()
-        )
-        chain = conn.execute(
-            sa.select(v.c.version, v.c.base_version, v.c.data, v.c.tagged, v.c.state_bytes)
-            .where(v.c.session_id == session_id, v.c.version >= full, v.c.version <= version)
-            .order_by(v.c.version)
+        """The document of ``version``, read inside the caller's transaction."""
+        chain = conn.exec_driver_sql(
+            self._sql.select_chain, {"sid": session_id, "v": version}
         ).all()
         return self._assemble(session_id, version, chain)
 
