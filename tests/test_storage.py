@@ -352,7 +352,7 @@ def test_a_later_migration_upgrades_an_older_database(
         applied.append(tables.name)
 
     monkeypatch.setattr(_schema, "MIGRATIONS", [*_schema.MIGRATIONS, (2, add_label_column)])
-    monkeypatch.setattr("wfnb.storage._sessions.MIGRATIONS", _schema.MIGRATIONS)
+    monkeypatch.setattr("wfnb.storage._database.MIGRATIONS", _schema.MIGRATIONS)
     upgraded = make_storage()
     again = make_storage()
     stored = again.read("s")

@@ -3,14 +3,12 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import random
 import sqlite3
 import string
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +23,8 @@ from wfnb import (
     SqliteWorkflowStorage,
     WorkflowStorage,
 )
+from wfnb.storage import _history
+from wfnb.storage._database import Transaction
 
 PAD = "p" * 5000  # past the 4 KB under which states are stored whole: history holds deltas
 
@@ -138,29 +138,16 @@ def test_a_read_racing_a_save_and_prune_sees_one_consistent_version(
     storage.save("s", counter_state(1), expected_version=0)
     other.save("s", counter_state(2), expected_version=1)
     fresh = target.open(keep_versions=None)  # nothing cached: the read goes to the rows
-    hot = fresh._sql
-    original = hot.transaction
+    read_session_row = Transaction.session
 
-    class Meddling:
-        def __init__(self, cursor: Any) -> None:
-            self._cursor = cursor
+    def meddling(tx: Transaction, session_id: str) -> Any:
+        row = read_session_row(tx, session_id)
+        if tx.db is fresh._database:  # version 2 is current... until now
+            other.save("s", counter_state(3), expected_version=2)
+            assert other.prune(keep=1, session_id="s") == 2
+        return row
 
-        def execute(self, sql: str, params: Any = None) -> Any:
-            result = self._cursor.execute(sql, params)
-            if sql == hot.select_session:  # version 2 is current... until now
-                other.save("s", counter_state(3), expected_version=2)
-                assert other.prune(keep=1, session_id="s") == 2
-            return result
-
-        def __getattr__(self, name: str) -> Any:
-            return getattr(self._cursor, name)
-
-    @contextlib.contextmanager
-    def transaction(*, write: bool) -> Iterator[Any]:
-        with original(write=write) as cursor:
-            yield cursor if write else Meddling(cursor)
-
-    monkeypatch.setattr(hot, "transaction", transaction)
+    monkeypatch.setattr(Transaction, "session", meddling)
     stored = fresh.read("s")  # either what was current when it began, or what is current now
     monkeypatch.undo()
     assert stored is not None
@@ -204,13 +191,13 @@ def test_keep_versions_prunes_in_batches_not_after_every_save(
     """Was: once past keep + slack versions, every save ran a prune transaction (and, the first
     version kept being a delta, rewrote a full state): 10x slower saves with keep_versions=100."""
     calls: list[int] = []
-    prune_session = WorkflowStorage._prune_session
+    prune_session = _history.prune_session
 
-    def counted(self: WorkflowStorage, *args: Any) -> int:
+    def counted(*args: Any) -> int:
         calls.append(1)
-        return prune_session(self, *args)
+        return prune_session(*args)
 
-    monkeypatch.setattr(WorkflowStorage, "_prune_session", counted)
+    monkeypatch.setattr(_history, "prune_session", counted)
     storage = target.open(keep_versions=10)
     for version in range(1, 201):
         storage.save("s", {"n": version, "pad": PAD}, expected_version=version - 1)
@@ -231,7 +218,7 @@ def test_a_save_whose_follow_up_prune_fails_still_reports_the_save(
 
     for version in range(1, 11):
         if version == 2 + 8:
-            monkeypatch.setattr(WorkflowStorage, "_prune_session", broken)
+            monkeypatch.setattr(_history, "prune_session", broken)
         assert storage.save("s", {"n": version}, expected_version=version - 1).version == version
     assert "saved as version 10, but pruning its history failed (database is locked)" in (
         caplog.text)

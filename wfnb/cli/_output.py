@@ -15,10 +15,9 @@ _STYLES = {"bold": "1", "dim": "2", "red": "31", "green": "32", "yellow": "33", 
 Cell = str | tuple[str, str | None]  # text, or (text, style name)
 
 
-def dump_json(value: Any, *, sort_keys: bool = False) -> str:
+def dump_json(value: Any) -> str:
     """Indented JSON (dataclasses as objects, times as RFC 3339), without a final newline."""
-    option = orjson.OPT_INDENT_2 | (orjson.OPT_SORT_KEYS if sort_keys else 0)
-    return orjson.dumps(value, option=option).decode()
+    return orjson.dumps(value, option=orjson.OPT_INDENT_2).decode()
 
 
 @dataclass

@@ -22,6 +22,7 @@ from typing import Any
 import ipywidgets as widgets  # type: ignore[import-untyped]
 
 from wfnb._errors import CorruptStateError
+from wfnb._format import plural, pretty_json
 from wfnb.notebook import _inspector_render as render
 from wfnb.notebook._inspector_actions import EditActions, action
 from wfnb.storage import RunRecord, SessionSummary, StoredSession, VersionInfo, WorkflowStorage
@@ -225,8 +226,7 @@ class StateInspector(EditActions):
             self._rows.options = [(render.row_label(s), s.session_id) for s in self._summaries]
             self._rows.value = self._selected if self._selected in self.sessions else None
         self._page_label.value = (
-            f"page {self._page} of {self.pages} · {self._total:,} "
-            f"session{'' if self._total == 1 else 's'}"
+            f"page {self._page} of {self.pages} · {plural(self._total, 'session')}"
         )
         self._prev.disabled = self._page <= 1
         self._next.disabled = self._page >= self.pages
@@ -277,8 +277,8 @@ class StateInspector(EditActions):
     def _say_matches(self) -> None:
         where = [f"id contains {self._query!r}"] if self._query else []
         where += [f"workflow {self._workflow!r}"] if self._workflow is not None else []
-        noun = "session" if self._total == 1 else "sessions"
-        self._say(f"{self._total:,} {noun}" + (f" where {' and '.join(where)}" if where else ""))
+        matching = f" where {' and '.join(where)}" if where else ""
+        self._say(plural(self._total, "session") + matching)
 
     # -- the selected session ------------------------------------------------------------
 
@@ -313,7 +313,7 @@ class StateInspector(EditActions):
         self._base_version = (self._loaded.version if self._loaded is not None
                               else self._history[0].version if self._history else None)
         self._edit_diff.value = self._history_diff.value = ""
-        self._loaded_text = render.pretty(self._loaded.document) if self._loaded else ""
+        self._loaded_text = pretty_json(self._loaded.document) if self._loaded else ""
         self._editor.value = self._loaded_text
         self._show_session(problem)
         if problem is not None:

@@ -6,14 +6,18 @@ import datetime as dt
 import importlib
 from typing import Any
 
-from wfnb.storage._sessions import WorkflowStorage
-from wfnb.storage._transfer import PAGE, Row, pages
+from wfnb.storage._database import Database
+from wfnb.storage._listing import PAGE, filters, pages
+from wfnb.storage._sessions import Sessions
+
+Row = dict[str, Any]
 
 DATAFRAME_COLUMNS = ("session_id", "workflow_name", "version", "updated_at", "state_bytes")
 
 
 def to_dataframe(
-    storage: WorkflowStorage,
+    db: Database,
+    sessions: Sessions,
     *,
     search: str | None = None,
     workflow_name: str | None = None,
@@ -27,10 +31,9 @@ def to_dataframe(
     except ImportError:
         raise ImportError("to_dataframe() needs pandas: pip install pandas") from None
     records: list[Row] = []
-    filters = storage._filters(search, workflow_name)
-    for rows in pages(storage, [], filters, chunk_size):
+    for rows in pages(db, [], filters(db, search, workflow_name), chunk_size):
         for row in rows:
-            stored = storage.read(row.session_id)
+            stored = sessions.read(row.session_id)
             if stored is None:  # deleted meanwhile
                 continue
             record: Row = {"session_id": stored.session_id, "workflow_name": stored.workflow_name,

@@ -1,33 +1,60 @@
-"""The statements every load and save runs, as driver SQL on pooled DBAPI connections.
+"""The statements every load and save runs, as driver SQL written once per storage.
 
 Loads and saves are wfnb's hot path: building SQLAlchemy statements per call costs more than the
-database work for small states. These few statements are written once per storage, in the
-driver's parameter style, and run on the connection SQLAlchemy's pool (opened by dataset) hands
-out. Everything else (listing, history, runs, migrations) uses SQLAlchemy Core.
+database work for small states. These few statements are written in the driver's parameter
+style and run by :class:`~wfnb.storage._database.Transaction` on the DBAPI cursor of its
+connection, inside the same transaction as any Core statement. Everything else (listing,
+history, runs, migrations) uses SQLAlchemy Core. The column lists match the named rows there.
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
-from typing import Any
+from typing import NamedTuple
 
 import sqlalchemy as sa
 
 from wfnb.storage._schema import Tables
 
-_SESSION = "workflow_name, version, state_bytes, created_at, updated_at"
-_VERSION = "version, base_version, data, tagged, state_bytes, created_at"
+
+class SessionRow(NamedTuple):
+    """A session's row, without its id."""
+
+    workflow_name: str | None
+    version: int
+    state_bytes: int
+    created_at: float
+    updated_at: float
 
 
-class HotPath:
+class VersionRow(NamedTuple):
+    """One version row of a chain: a full state (``base_version`` None) or a delta on it."""
+
+    version: int
+    base_version: int | None
+    data: bytes
+    tagged: bool
+    state_bytes: int
+    created_at: float
+
+
+class Swapped(NamedTuple):
+    """A session row as a compare-and-swap left it."""
+
+    version: int
+    created_at: float
+
+
+# the columns each statement selects are the fields of its row type, in order
+_SESSION = ", ".join(SessionRow._fields)
+_VERSION = ", ".join(VersionRow._fields)
+_SWAPPED = ", ".join(Swapped._fields)
+
+
+class Statements:
     """Prepared SQL for reading a session's chain of versions and for one compare-and-swap save."""
 
     def __init__(self, engine: sa.Engine, tables: Tables) -> None:
-        self._engine = engine
         self._sqlite = engine.dialect.name == "sqlite"
-        self.error: type[Exception] = engine.dialect.loaded_dbapi.Error
-        self._disconnect: type[Exception] = engine.dialect.loaded_dbapi.OperationalError
         quote = engine.dialect.identifier_preparer.quote
         s, v = quote(tables.sessions.name), quote(tables.versions.name)
 
@@ -49,13 +76,13 @@ class HotPath:
             f"INSERT INTO {s} (session_id, workflow_name, version, state_bytes, created_at, "
             f"updated_at{jsonb_column}) VALUES ({p('sid')}, {p('wf')}, 1, {p('bytes')}, "
             f"{p('now')}, {p('now')}{jsonb_value}) "
-            "ON CONFLICT (session_id) DO NOTHING RETURNING version, created_at"
+            f"ON CONFLICT (session_id) DO NOTHING RETURNING {_SWAPPED}"
         )
         self.update_session = (
             f"UPDATE {s} SET version = {p('new')}, state_bytes = {p('bytes')}, "
             f"updated_at = {p('now')}, workflow_name = COALESCE({p('wf')}, workflow_name)"
             f"{jsonb_set} WHERE session_id = {p('sid')} AND version = {p('expected')} "
-            "RETURNING version, created_at"
+            f"RETURNING {_SWAPPED}"
         )
         self.select_version = f"SELECT version FROM {s} WHERE session_id = {p('sid')}"
         self.select_has_version = (
@@ -66,43 +93,3 @@ class HotPath:
             f"source, run_id, created_at) VALUES ({p('sid')}, {p('new')}, {p('base')}, "
             f"{p('data')}, {p('tagged')}, {p('bytes')}, {p('source')}, {p('run')}, {p('now')})"
         )
-
-    @contextlib.contextmanager
-    def transaction(self, *, write: bool) -> Iterator[Any]:
-        """A DBAPI cursor inside one transaction (BEGIN IMMEDIATE for SQLite writes)."""
-        pooled = self._engine.raw_connection()
-        try:
-            connection: Any = pooled.driver_connection
-            # psycopg reads bytea in binary: as text it is hex, twice the state in the result
-            binary = not (self._sqlite or write)
-            cursor = connection.cursor(binary=True) if binary else connection.cursor()
-            if self._sqlite:
-                cursor.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-            elif not write:  # one snapshot for the session row and its history rows, so a
-                # concurrent save + prune cannot remove the version between the two reads
-                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-            try:
-                yield cursor
-            except BaseException:
-                if self._sqlite:
-                    cursor.execute("ROLLBACK")
-                else:
-                    connection.rollback()
-                raise
-            if self._sqlite:
-                cursor.execute("COMMIT")
-            elif write:
-                connection.commit()
-            else:
-                connection.rollback()
-        except self._disconnect:
-            pooled.invalidate()  # a dropped server connection is not handed out again
-            raise
-        finally:
-            pooled.close()
-
-
-def jsonb_copy(document: str) -> str | None:
-    """What PostgreSQL's queryable JSONB copy of a state gets: None when JSONB cannot hold it
-    (a NUL character, written ``\\u0000`` in JSON text)."""
-    return None if "\\u0000" in document else document
