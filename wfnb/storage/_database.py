@@ -37,7 +37,7 @@ import dataset
 import sqlalchemy as sa
 
 from wfnb._errors import StorageError
-from wfnb.storage._engine import begin, cause, open_database, shown_url
+from wfnb.storage._engine import begin, cause, end, open_database, shown_url
 from wfnb.storage._schema import MIGRATIONS, Tables, check_table_name, migrate
 from wfnb.storage._sql import SessionRow, Statements, Swapped, VersionRow
 
@@ -45,16 +45,24 @@ from wfnb.storage._sql import SessionRow, Statements, Swapped, VersionRow
 class Transaction:
     """One open transaction: the hot path's prepared statements, and SQLAlchemy Core."""
 
-    def __init__(self, db: Database, connection: sa.Connection, cursor: Any) -> None:
+    def __init__(self, db: Database, pooled: Any, cursor: Any) -> None:
         self.db = db
-        self.connection = connection  # for Core statements and migrations
-        self._cursor = cursor  # a DBAPI cursor on the same connection, for prepared SQL
+        self._pooled = pooled  # the pool's connection, which the transaction is open on
+        self._cursor = cursor  # a DBAPI cursor on it, for the prepared SQL
         self._sql = db.statements
+        self._core: sa.Connection | None = None
+
+    @property
+    def connection(self) -> sa.Connection:
+        """A SQLAlchemy connection on the same DBAPI connection, inside this transaction (made
+        when first asked for: loads and saves do without it)."""
+        if self._core is None:
+            self._core = sa.Connection(self.db.engine, connection=self._pooled)
+        return self._core
 
     def execute(self, statement: sa.Executable) -> sa.CursorResult[Any]:
         """Run a SQLAlchemy Core statement; read its rows by column name."""
         return self.connection.execute(statement)
-
     def session(self, session_id: str) -> SessionRow | None:
         self._cursor.execute(self._sql.select_session, {"sid": session_id})
         row = self._cursor.fetchone()
@@ -116,13 +124,14 @@ class _Opened:
 
     def __init__(self, db: Database, action: str, session_id: str | None, write: bool) -> None:
         self.db, self.action, self.session_id, self.write = db, action, session_id, write
-        self.connection: sa.Connection | None = None
+        self.tx: Transaction | None = None
+        self.pooled: Any = None
 
     def __enter__(self) -> Transaction:
         db = self.db
         try:
-            self.connection = connection = db.engine.connect()
-            driver: Any = connection.connection.driver_connection
+            self.pooled = pooled = db.engine.raw_connection()
+            driver: Any = pooled.driver_connection
             # psycopg reads bytea in binary: as text it is hex, twice the state in the result
             cursor = driver.cursor(binary=True) if db.binary_reads and not self.write else (
                 driver.cursor())
@@ -132,7 +141,8 @@ class _Opened:
             if self._maps(error):
                 raise self._mapped(error) from error
             raise
-        return Transaction(db, connection, cursor)
+        self.tx = Transaction(db, pooled, cursor)
+        return self.tx
 
     def __exit__(
         self,
@@ -140,15 +150,15 @@ class _Opened:
         error: BaseException | None,
         _traceback: TracebackType | None,
     ) -> None:
-        connection = self.connection
-        assert connection is not None
-        driver: Any = connection.connection.driver_connection
+        tx = self.tx
+        assert tx is not None
         commit = error is None and self.write
         try:
-            if connection.in_transaction():  # Core statements ran: SQLAlchemy's transaction
-                (connection.commit if commit else connection.rollback)()
+            core = tx._core
+            if core is not None and core.in_transaction():  # SQLAlchemy began it too
+                (core.commit if commit else core.rollback)()
             else:
-                (driver.commit if commit else driver.rollback)()
+                end(tx._cursor, self.db.dialect, commit=commit)
         except BaseException as failed:
             if error is None:
                 self._close(failed)
@@ -160,11 +170,14 @@ class _Opened:
             raise self._mapped(error) from error
 
     def _close(self, error: BaseException | None = None) -> None:
-        if self.connection is None:
+        """Hand the connection back to the pool (or drop it, when the server went away)."""
+        if self.pooled is None:
             return
         if isinstance(error, self.db.disconnect_error):
-            self.connection.invalidate()  # a dropped server connection is not handed out again
-        self.connection.close()
+            self.pooled.invalidate()  # a dropped server connection is not handed out again
+        core = self.tx._core if self.tx is not None else None
+        (core if core is not None else self.pooled).close()
+        self.pooled = None
 
     def _maps(self, error: BaseException) -> bool:
         return isinstance(error, (sa.exc.SQLAlchemyError, OSError, self.db.driver_error))

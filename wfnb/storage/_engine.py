@@ -84,6 +84,16 @@ def begin(cursor: Any, dialect: str, *, write: bool) -> None:
         cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
 
 
+def end(cursor: Any, dialect: str, *, commit: bool) -> None:
+    """Commit, or roll back, what :func:`begin` opened on ``cursor``."""
+    if dialect == "sqlite":  # on the cursor: its statement is reset first, a cheaper COMMIT
+        cursor.execute("COMMIT" if commit else "ROLLBACK")
+    elif commit:
+        cursor.connection.commit()
+    else:
+        cursor.connection.rollback()
+
+
 def _sqlite_transactions(engine: sa.Engine) -> None:
     """Turn off the sqlite3 module's own implicit BEGIN: transactions are begun by
     :func:`begin`, also those SQLAlchemy begins for others (``storage.db``)."""
