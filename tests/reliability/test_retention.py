@@ -163,21 +163,19 @@ def test_two_prunes_of_one_session_at_once_take_turns(target: Target) -> None:
     for version in range(1, 11):  # version 1 whole, 2-10 deltas
         storage.save("s", counter_state(version), expected_version=version - 1)
     other = target.open(keep_versions=None)
-    engine = storage.db.engine
-    assert engine is not None
     second: list[threading.Thread] = []
+    read_chain = Transaction.chain
 
-    def meddle(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        if "base_version IS NULL" in statement and not second:  # rebuilding version 8
+    def meddle(tx: Transaction, session_id: str, version: int) -> Any:
+        if tx.db is storage._database and not second:  # rebuilding version 8
             second.append(threading.Thread(target=other.prune, kwargs={"keep": 1}))
             second[0].start()
             second[0].join(1.0)  # finishes at once if nothing makes it wait
+        return read_chain(tx, session_id, version)
 
-    sa.event.listen(engine, "before_cursor_execute", meddle)
-    try:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Transaction, "chain", meddle)
         dropped = storage.prune(keep=3, session_id="s")
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", meddle)
     second[0].join(30)
     assert dropped == 7
     assert [v.version for v in storage.history("s")] == [10]
