@@ -43,14 +43,73 @@ from wfnb.storage._sql import SessionRow, Statements, Swapped, VersionRow
 
 
 class Transaction:
-    """One open transaction: the hot path's prepared statements, and SQLAlchemy Core."""
+    """One transaction, as a context manager (``with db.transaction(...) as tx:``): the hot
+    path's prepared statements, and SQLAlchemy Core on the same connection.
 
-    def __init__(self, db: Database, pooled: Any, cursor: Any) -> None:
-        self.db = db
-        self._pooled = pooled  # the pool's connection, which the transaction is open on
-        self._cursor = cursor  # a DBAPI cursor on it, for the prepared SQL
+    A class rather than a generator-based context manager: loads and saves open one each.
+    """
+
+    def __init__(self, db: Database, action: str, session_id: str | None, write: bool) -> None:
+        self.db, self.action, self.session_id, self.write = db, action, session_id, write
         self._sql = db.statements
+        self._pooled: Any = None  # the pool's connection the transaction is open on
+        self._cursor: Any = None  # a DBAPI cursor on it, for the prepared SQL
         self._core: sa.Connection | None = None
+
+    def __enter__(self) -> Transaction:
+        db = self.db
+        try:
+            self._pooled = db.engine.raw_connection()
+            driver: Any = self._pooled.driver_connection
+            # psycopg reads bytea in binary: as text it is hex, twice the state in the result
+            self._cursor = driver.cursor(binary=True) if db.binary_reads and not self.write else (
+                driver.cursor())
+            begin(self._cursor, db.dialect, write=self.write)
+        except BaseException as error:
+            self._release(error)
+            if self._maps(error):
+                raise self._mapped(error) from error
+            raise
+        return self
+
+    def __exit__(
+        self,
+        _kind: type[BaseException] | None,
+        error: BaseException | None,
+        _traceback: TracebackType | None,
+    ) -> None:
+        commit = error is None and self.write
+        try:
+            if self._core is not None and self._core.in_transaction():  # SQLAlchemy's too
+                (self._core.commit if commit else self._core.rollback)()
+            else:
+                end(self._cursor, self.db.dialect, commit=commit)
+        except BaseException as failed:
+            # the rollback after a lost connection fails too: "the connection is lost" is
+            # what the caller needs to hear (the statement's own error is chained)
+            self._release(failed)
+            if self._maps(failed):
+                raise self._mapped(failed) from failed
+            raise
+        self._release(error)
+        if error is not None and self._maps(error):
+            raise self._mapped(error) from error
+
+    def _release(self, error: BaseException | None) -> None:
+        """Hand the connection back to the pool (or drop it, when the server went away)."""
+        if self._pooled is None:
+            return
+        if isinstance(error, self.db.disconnect_error):
+            self._pooled.invalidate()  # a dropped server connection is not handed out again
+        (self._core if self._core is not None else self._pooled).close()
+        self._pooled = None
+
+    def _maps(self, error: BaseException) -> bool:
+        return isinstance(error, (sa.exc.SQLAlchemyError, OSError, self.db.driver_error))
+
+    def _mapped(self, error: BaseException) -> StorageError:
+        return StorageError(f"could not {self.action}: {cause(error)}", table=self.db.name,
+                            session_id=self.session_id)
 
     @property
     def connection(self) -> sa.Connection:
@@ -63,6 +122,7 @@ class Transaction:
     def execute(self, statement: sa.Executable) -> sa.CursorResult[Any]:
         """Run a SQLAlchemy Core statement; read its rows by column name."""
         return self.connection.execute(statement)
+
     def session(self, session_id: str) -> SessionRow | None:
         self._cursor.execute(self._sql.select_session, {"sid": session_id})
         row = self._cursor.fetchone()
@@ -119,74 +179,6 @@ class Transaction:
         })
 
 
-class _Opened:
-    """The context manager of :meth:`Database.transaction` (a class: it is on the hot path)."""
-
-    def __init__(self, db: Database, action: str, session_id: str | None, write: bool) -> None:
-        self.db, self.action, self.session_id, self.write = db, action, session_id, write
-        self.tx: Transaction | None = None
-        self.pooled: Any = None
-
-    def __enter__(self) -> Transaction:
-        db = self.db
-        try:
-            self.pooled = pooled = db.engine.raw_connection()
-            driver: Any = pooled.driver_connection
-            # psycopg reads bytea in binary: as text it is hex, twice the state in the result
-            cursor = driver.cursor(binary=True) if db.binary_reads and not self.write else (
-                driver.cursor())
-            begin(cursor, db.dialect, write=self.write)
-        except BaseException as error:
-            self._close(error)
-            if self._maps(error):
-                raise self._mapped(error) from error
-            raise
-        self.tx = Transaction(db, pooled, cursor)
-        return self.tx
-
-    def __exit__(
-        self,
-        _kind: type[BaseException] | None,
-        error: BaseException | None,
-        _traceback: TracebackType | None,
-    ) -> None:
-        tx = self.tx
-        assert tx is not None
-        commit = error is None and self.write
-        try:
-            core = tx._core
-            if core is not None and core.in_transaction():  # SQLAlchemy began it too
-                (core.commit if commit else core.rollback)()
-            else:
-                end(tx._cursor, self.db.dialect, commit=commit)
-        except BaseException as failed:
-            if error is None:
-                self._close(failed)
-                if self._maps(failed):
-                    raise self._mapped(failed) from failed
-                raise
-        self._close(error)
-        if error is not None and self._maps(error):
-            raise self._mapped(error) from error
-
-    def _close(self, error: BaseException | None = None) -> None:
-        """Hand the connection back to the pool (or drop it, when the server went away)."""
-        if self.pooled is None:
-            return
-        if isinstance(error, self.db.disconnect_error):
-            self.pooled.invalidate()  # a dropped server connection is not handed out again
-        core = self.tx._core if self.tx is not None else None
-        (core if core is not None else self.pooled).close()
-        self.pooled = None
-
-    def _maps(self, error: BaseException) -> bool:
-        return isinstance(error, (sa.exc.SQLAlchemyError, OSError, self.db.driver_error))
-
-    def _mapped(self, error: BaseException) -> StorageError:
-        return StorageError(f"could not {self.action}: {cause(error)}", table=self.db.name,
-                            session_id=self.session_id)
-
-
 class Database:
     """One table family (``name``, ``name_versions``, ``name_runs``, ``name_meta``) in the
     database at ``url``: created or upgraded on open, used through :meth:`transaction`.
@@ -230,12 +222,12 @@ class Database:
 
     def transaction(
         self, action: str, session_id: str | None = None, *, write: bool = False
-    ) -> _Opened:
+    ) -> Transaction:
         """``with db.transaction("save the session", sid, write=True) as tx:``: one transaction
         (BEGIN IMMEDIATE for SQLite writes; a single snapshot for PostgreSQL reads), committed
         when the block ends, rolled back when it raises (Ctrl-C too). A database error becomes
         StorageError: "could not ``action``: cause (table, session)"."""
-        return _Opened(self, action, session_id, write)
+        return Transaction(self, action, session_id, write)
 
     def close(self) -> None:
         """Release the database connections."""
