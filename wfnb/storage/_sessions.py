@@ -104,6 +104,10 @@ class _SwapLost(Exception):
         self.version = version
 
 
+class _StaleHead(Exception):
+    """The cached head is of a session since deleted and created again at the same version."""
+
+
 class Sessions:
     """The current state of each session: read, save (with merge), delete, restore."""
 
@@ -207,11 +211,21 @@ class Sessions:
         source: str,
         run_id: str | None,
     ) -> tuple[int, bool]:
-        """One compare-and-swap transaction; raises _SwapLost when the session moved on."""
+        """One compare-and-swap transaction; raises _SwapLost when the session moved on.
+
+        The cached head (the base of the "unchanged" shortcut and of a delta) is trusted only
+        when the session row still has its creation time: a session deleted and saved again by
+        another writer can be at the same version with other content.
+        """
         document, new = encoded.document, expected + 1
         head = self._head(session_id, expected)
         if head is not None and head.document == document:
-            return expected, False
+            with self.db.transaction("save the session", session_id) as tx:
+                row = tx.session(session_id)
+            if row is not None and row.created_at == head.created_at:
+                return expected, False
+            self._remember(session_id, None)
+            head = None
         delta = None
         if head is not None and head.chain < _MAX_DELTA_CHAIN and (
             len(document) >= _MIN_DELTA_STATE
@@ -220,18 +234,26 @@ class Sessions:
             if delta is not None and head.chain_bytes + len(delta) > len(document):
                 delta = None
         now = time.time()
-        with self.db.transaction("save the session", session_id, write=True) as tx:
-            swapped = (
-                tx.create_session(session_id, workflow_name, document, now) if expected == 0
-                else tx.update_session(session_id, workflow_name, document, now, expected)
-            )
-            if swapped is None:
-                raise _SwapLost(tx.current_version(session_id) or 0)
-            tx.insert_version(
-                session_id, new, base=expected if delta is not None else None,
-                data=delta if delta is not None else document, tagged=encoded.tagged,
-                state_bytes=len(document), source=source, run_id=run_id, now=now,
-            )
+        try:
+            with self.db.transaction("save the session", session_id, write=True) as tx:
+                swapped = (
+                    tx.create_session(session_id, workflow_name, document, now) if expected == 0
+                    else tx.update_session(session_id, workflow_name, document, now, expected)
+                )
+                if swapped is None:
+                    raise _SwapLost(tx.current_version(session_id) or 0)
+                if delta is not None and head is not None and (
+                    swapped.created_at != head.created_at
+                ):
+                    raise _StaleHead  # rolled back: the delta's base is not what is stored
+                tx.insert_version(
+                    session_id, new, base=expected if delta is not None else None,
+                    data=delta if delta is not None else document, tagged=encoded.tagged,
+                    state_bytes=len(document), source=source, run_id=run_id, now=now,
+                )
+        except _StaleHead:
+            self._remember(session_id, None)
+            return self._swap(session_id, encoded, expected, workflow_name, source, run_id)
         self._prune_after_save(session_id, new)
         chain, chain_bytes = (
             (head.chain + 1, head.chain_bytes + len(delta))
