@@ -25,6 +25,7 @@ from wfnb._errors import (
 from wfnb._events import RunEvent, RunResponse
 from wfnb._workflow import Workflow, logger
 from wfnb.storage import (
+    ImportReport,
     PostgresWorkflowStorage,
     RunRecord,
     SaveResult,
@@ -45,6 +46,7 @@ __all__ = [
     "CorruptStateError",
     "ImportConflictError",
     "ImportFormatError",
+    "ImportReport",
     "InvalidNameError",
     "PostgresWorkflowStorage",
     "RunEvent",
