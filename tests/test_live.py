@@ -10,7 +10,8 @@ import pytest
 from wfnb import RunResponse
 from wfnb.notebook._chunks import chunk_text
 from wfnb.notebook._live import Data, LiveView, RunInfo
-from wfnb.notebook._markdown import BlockSplitter, to_html
+from wfnb.notebook._markdown import to_html
+from wfnb.notebook._split import BlockSplitter
 
 
 class Recorder:
@@ -59,11 +60,17 @@ def test_finished_blocks_are_frozen_and_the_text_is_kept_whole() -> None:
 
 
 def test_splitter_ignores_blank_lines_inside_code_fences() -> None:
-    splitter = BlockSplitter()
+    splitter = BlockSplitter(freeze_chars=1)
     text = "intro\n\n```\ncode\n\nmore code\n"
-    assert splitter.feed(text) == [len("intro\n\n")]
+    cuts = splitter.feed(text)
+    assert (cuts[0].position, cuts[0].joint) == (len("intro\n\n"), None)
+    inside = cuts[1:]  # cut inside the fence: every one reopens it in the next piece
+    lines = ("code", "\nmore", "more")
+    assert [cut.position for cut in inside] == [text.index(line) for line in lines]
+    assert all(cut.joint is not None and cut.joint.reopen == "```\n" for cut in inside)
     text += "```\n\nafter\n"
-    assert splitter.feed(text) == [len(text) - len("after\n")]
+    assert [(cut.position, cut.joint) for cut in splitter.feed(text)] == [
+        (len(text) - len("after\n"), None)]
 
 
 def test_outputs_split_where_the_content_says_whatever_the_timing() -> None:
