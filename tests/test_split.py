@@ -163,3 +163,10 @@ def test_raw_html_in_the_text_stays_text_in_every_piece(shape: str) -> None:
         html = piece.html()
         assert not re.search(r"<(script|img|b|i|u)\b", html), html
         tree(html)  # and every element is closed where it was opened
+
+
+def test_a_cut_tables_column_widths_come_from_all_of_its_first_piece() -> None:
+    rows = "".join(f"| {n} | {'word ' * (n % 5 + 1)}|\n" for n in range(40))
+    pieces = cut(f"| # | note |\n| --- | --- |\n{rows}", 200, 1)
+    widths = {piece.after.widths for piece in pieces if piece.after is not None}
+    assert widths == {(len("0") + 2, len("word " * 5) - 1 + 2)}  # the first piece: rows 0-7

@@ -94,3 +94,77 @@ def test_a_workflow_cell_streams_in_steps_then_shows_rendered_markdown(
     assert items.nth(0).locator("em").inner_text() == "rendered as Markdown while it streams"
     assert area.locator("code", has_text="session_state").count() == 1
     assert not error_outputs(page)
+
+
+PIECES_SETUP = """import wfnb
+from IPython.display import publish_display_data
+from wfnb.notebook._markdown import to_html
+
+SHAPES = {
+    "code": "```python\\n" + "".join(f"if value < {n}:  # <b>{n}</b>\\n    total += {n}\\n"
+                                     for n in range(25)) + "```\\n",
+    "ordered": "Steps:\\n\\n" + "".join(f"1. step {n}: `a < {n}` **done**\\n" for n in range(30)),
+    "bullets": "".join(f"- item {n}: some *words* here\\n"
+                       + ("  - nested a\\n  - nested b\\n" if n % 7 == 3 else "")
+                       for n in range(30)),
+    "table": "| # | name | value | note |\\n| --- | --- | ---: | --- |\\n" + "".join(
+        f"| {n} | `x{n}` | {n * 7 % 1000} | {'word ' * (n % 5 + 1)}|\\n" for n in range(30)),
+}
+
+def streamed(name):
+    text = SHAPES[name]
+    wfnb.show(iter([text[i:i + 17] for i in range(0, len(text), 17)]), freeze_chars=200)
+
+def whole(name):
+    html = "<div class='wfnb-md'>" + to_html(SHAPES[name]) + "</div>"
+    publish_display_data({"text/html": html, "text/plain": SHAPES[name]})
+"""
+
+# Per cell: how many pieces (outputs with Markdown), the height from the first piece's top to
+# the last one's bottom, the left edge of every cell of each table's first body row, and the
+# start number of each ordered list.
+MEASURE = """(index) => {
+  const area = document.querySelectorAll('.jp-NotebookPanel .jp-CodeCell')[index]
+      .querySelector('.jp-OutputArea');
+  const pieces = [...area.querySelectorAll('.wfnb-md')];
+  const top = pieces[0].getBoundingClientRect().top;
+  const bottom = pieces[pieces.length - 1].getBoundingClientRect().bottom;
+  const columns = [...area.querySelectorAll('table')].map(table =>
+      [...table.querySelectorAll('tbody tr:first-child td')]
+          .map(cell => Math.round(cell.getBoundingClientRect().left)));
+  const starts = [...area.querySelectorAll('.wfnb-md > ol')].map(ol => ol.start);
+  return {pieces: pieces.length, height: bottom - top, columns, starts};
+}"""
+
+
+@pytest.mark.parametrize("shape", ["code", "ordered", "bullets", "table"])
+def test_a_long_block_streamed_in_pieces_looks_like_one_block(
+    page: Page, lab: Lab, shoot: Shooter, shape: str
+) -> None:
+    """Cut into pieces while it streams, a code block, list or table takes the same room as
+    the same Markdown rendered at once: no gaps at the seams, no repeated header, columns that
+    line up, and ordered lists that keep counting."""
+    name = f"e2e_pieces_{shape}.ipynb"
+    write_notebook(lab.root / name, [PIECES_SETUP, f"streamed({shape!r})", f"whole({shape!r})"])
+    open_notebook(page, lab, name)
+    run_all_cells(page)
+    wait_until_run(page, lab)
+    output_area(page, 1).scroll_into_view_if_needed()
+    shoot(f"02_pieces_{shape}")
+    assert not error_outputs(page)
+
+    streamed, whole = page.evaluate(MEASURE, 1), page.evaluate(MEASURE, 2)
+    assert streamed["pieces"] >= 4 and whole["pieces"] == 1
+    assert abs(streamed["height"] - whole["height"]) <= 1, (streamed, whole)
+    if shape == "table":
+        assert len(streamed["columns"]) == streamed["pieces"]
+        assert all(columns == streamed["columns"][0] for columns in streamed["columns"])
+    if shape == "ordered":
+        counted = 1
+        items = page.evaluate("""(index) => [...document.querySelectorAll(
+            '.jp-NotebookPanel .jp-CodeCell')[index].querySelectorAll('.wfnb-md > ol')]
+            .map(ol => ol.querySelectorAll(':scope > li').length)""", 1)
+        for start, count in zip(streamed["starts"], items, strict=True):
+            assert start == counted
+            counted += count
+        assert counted == 31

@@ -169,9 +169,12 @@ class BlockSplitter:
         self._inline_at -= count
         self._unforced -= count
 
+    def _reaches(self, position: int, reach: int) -> bool:
+        return position - self._piece >= reach * self._freeze
+
     def _cut(self, position: int, joint: Joint | None, reach: int) -> bool:
         """Cut at ``position`` if it is at least ``reach`` times freeze_chars into the piece."""
-        if position - self._piece < reach * self._freeze:
+        if not self._reaches(position, reach):
             return False
         self._cuts.append(Cut(position, joint))
         self._piece = position
@@ -205,7 +208,8 @@ class BlockSplitter:
         elif self._context == "table":
             if block:
                 self._cut(here, None, 1)
-            elif self._table is not None and self._table.rows % 2 == 0 and self._table.rows:
+            elif self._table is not None and self._table.rows % 2 == 0 and self._table.rows \
+                    and self._reaches(here, 1):  # (the first joint fixes the column widths)
                 self._cut(here, self._table_joint(), 1)
             return
         elif self._context == "paragraph":
