@@ -170,3 +170,15 @@ def test_a_cut_tables_column_widths_come_from_all_of_its_first_piece() -> None:
     pieces = cut(f"| # | note |\n| --- | --- |\n{rows}", 200, 1)
     widths = {piece.after.widths for piece in pieces if piece.after is not None}
     assert widths == {(len("0") + 2, len("word " * 5) - 1 + 2)}  # the first piece: rows 0-7
+
+
+def test_short_blocks_are_left_whole() -> None:
+    """Lists, code blocks and tables shorter than freeze_chars are never cut inside: pieces end
+    between blocks, as they did before blocks could be cut."""
+    blocks = ["- a\n- b\n- c\n", "```\nx < 1\ny\n```\n", "| a |\n| - |\n| 1 |\n| 2 |\n",
+              "1. one\n1. two\n"]
+    text = "".join(f"Paragraph {n}.\n\n{blocks[n % 4]}\n" for n in range(200))
+    splitter = BlockSplitter(40)
+    cuts = splitter.feed(text)
+    assert len(cuts) > 50
+    assert all(found.joint is None for found in cuts)

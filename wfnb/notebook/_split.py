@@ -8,8 +8,9 @@ re-run saves the same outputs. Counted from the start of the current piece, a cu
 the first of:
 
 - a block boundary (a blank line, a heading, a closed fence) at least ``freeze_chars`` in;
-- a line start inside a code block, list or table, at least ``freeze_chars`` in (tables
-  after an even number of rows, so striped rows keep alternating across pieces);
+- a line start inside a code block, list or table at least ``freeze_chars`` long, at least
+  ``freeze_chars`` in (tables after an even number of rows, so striped rows keep alternating
+  across pieces);
 - a sentence end inside a paragraph, outside code spans, links and emphasis, at least
   twice ``freeze_chars`` in;
 - a paragraph's word start, at least four times ``freeze_chars`` in; any letter at eight.
@@ -134,6 +135,7 @@ class BlockSplitter:
         self._fence_top = False  # the fence is at the top level (not in a list item)
         self._list: _List | None = None
         self._table: _Table | None = None
+        self._opened = 0  # where the current code block, list or table started
         self._last_line = ""  # the previous line, a table header if a delimiter row follows
         self._cuts: list[Cut] = []
 
@@ -168,9 +170,15 @@ class BlockSplitter:
         self._searched -= count
         self._inline_at -= count
         self._unforced -= count
+        self._opened -= count
 
     def _reaches(self, position: int, reach: int) -> bool:
         return position - self._piece >= reach * self._freeze
+
+    def _long_block(self, position: int) -> bool:
+        """Whether a joint may fall here: the piece is long enough, and so is the block (a
+        short one is left whole: fewer seams, and the same cuts as between blocks)."""
+        return self._reaches(position, 1) and position - self._opened >= self._freeze
 
     def _cut(self, position: int, joint: Joint | None, reach: int) -> bool:
         """Cut at ``position`` if it is at least ``reach`` times freeze_chars into the piece."""
@@ -185,7 +193,8 @@ class BlockSplitter:
         paragraph text?"""
         here = self._line
         if self._fence is not None:
-            if self._fence_top and not head.lstrip(" ").startswith(self._fence[0]):
+            if self._fence_top and not head.lstrip(" ").startswith(self._fence[0]) \
+                    and self._long_block(here):
                 self._cut(here, Joint("code", reopen=self._fence[1] + "\n"), 1)
             return
         if whole and not head.strip():
@@ -198,7 +207,8 @@ class BlockSplitter:
             if indent >= current.content_indent:
                 return  # inside the current item
             if item and self._same_list(item):
-                self._cut(here, self._list_joint(), 1)
+                if self._long_block(here):
+                    self._cut(here, self._list_joint(), 1)
                 return
             if not (self._blank or block):
                 return  # a lazy continuation of the item's paragraph
@@ -209,7 +219,7 @@ class BlockSplitter:
             if block:
                 self._cut(here, None, 1)
             elif self._table is not None and self._table.rows % 2 == 0 and self._table.rows \
-                    and self._reaches(here, 1):  # (the first joint fixes the column widths)
+                    and self._long_block(here):  # (the first joint fixes the column widths)
                 self._cut(here, self._table_joint(), 1)
             return
         elif self._context == "paragraph":
@@ -301,7 +311,7 @@ class BlockSplitter:
         previous, self._context = self._context, "paragraph"
         if fence:
             self._fence, self._fence_top = (fence.group(1), line), True
-            self._context = "fence"
+            self._context, self._opened = "fence", self._line
         elif _HEADING.match(line) or (_RULE.match(line) and
                                        (previous == "paragraph" or "=" not in line)):
             self._context = "done"
@@ -311,7 +321,7 @@ class BlockSplitter:
             self._context = "table"
             self._take_row(line)
         elif previous == "paragraph" and self._starts_table(line):
-            self._context = "table"
+            self._context, self._opened = "table", self._line
         elif previous == "other" and not self._blank:
             self._context = "other"
 
@@ -334,6 +344,7 @@ class BlockSplitter:
             number = item.group(2)
             self._list = _List(number is not None, item.group(1) or item.group(3),
                                content_indent, int(number) if number else 0)
+            self._opened = self._line
         self._context = "list"
 
     def _same_list(self, item: re.Match[str]) -> bool:
