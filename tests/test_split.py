@@ -175,10 +175,11 @@ def test_a_cut_tables_column_widths_come_from_all_of_its_first_piece() -> None:
 def test_short_blocks_are_left_whole() -> None:
     """Lists, code blocks and tables shorter than freeze_chars are never cut inside: pieces end
     between blocks, as they did before blocks could be cut."""
-    blocks = ["- a\n- b\n- c\n", "```\nx < 1\ny\n```\n", "| a |\n| - |\n| 1 |\n| 2 |\n",
-              "1. one\n1. two\n"]
+    blocks = ["".join(f"- item {n}\n" for n in range(8)),
+              "```\n" + "".join(f"x < {n}\n" for n in range(12)) + "```\n",
+              "| a |\n| - |\n" + "".join(f"| {n} |\n" for n in range(12)),
+              "".join(f"1. step {n}\n" for n in range(8))]
     text = "".join(f"Paragraph {n}.\n\n{blocks[n % 4]}\n" for n in range(200))
-    splitter = BlockSplitter(40)
-    cuts = splitter.feed(text)
+    cuts = BlockSplitter(100).feed(text)
     assert len(cuts) > 50
     assert all(found.joint is None for found in cuts)
