@@ -120,6 +120,9 @@ class _TreeBuilder(HTMLParser):
         if tag not in ("col", "img", "br", "hr", "input"):
             self.stack.append(node)
 
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.stack[-1].children.append(Node(tag, dict(attrs)))
+
     def handle_endtag(self, tag: str) -> None:
         assert self.stack[-1].tag == tag, f"</{tag}> closes <{self.stack[-1].tag}>"
         self.stack.pop()

@@ -7,6 +7,8 @@ import itertools
 import re
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests._shapes import SHAPES, Node, Piece, answer, cut, tree
 from wfnb.notebook._markdown import to_html
@@ -183,3 +185,22 @@ def test_short_blocks_are_left_whole() -> None:
     cuts = BlockSplitter(100).feed(text)
     assert len(cuts) > 50
     assert all(found.joint is None for found in cuts)
+
+
+LINES = ["- item", "- item with `code. Here`", "* star", "1. one", "7) seven", "  - nested",
+         "   continued", "```", "```python", "~~~", "| a | b |", "|---|--:|", "| 1 | 2 |", "",
+         "", "# heading", "> quote", "    indented", "Text. More text here", "***", "---",
+         "===", "<script>alert(1)</script>", "A *b. C* and [d. E](f) g. Hh.", "x" * 60]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.sampled_from(LINES), min_size=20, max_size=200), st.integers(1, 40))
+def test_any_markdown_is_cut_the_same_whatever_the_chunks(lines: list[str], chunk: int) -> None:
+    text = "\n".join(lines) + "\n"
+    expected = cut(text, 30, len(text))
+    assert cut(text, 30, chunk) == expected
+    assert "".join(piece.text for piece in expected) == text
+    for piece in expected:
+        html = piece.html()
+        tree(html)
+        assert "<script" not in html

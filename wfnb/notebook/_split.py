@@ -52,6 +52,7 @@ _ITEM = re.compile(r" {0,3}(?:([-+*])|(\d{1,9})([.)]))(?:[ \t]|$)")
 _FENCE = re.compile(r" {0,3}(`{3,}(?!.*`)|~{3,})")
 _HEADING = re.compile(r" {0,3}#{1,6}(?:[ \t]|$)")
 _QUOTE = re.compile(r" {0,3}>")
+# A thematic break, or a setext heading's underline.
 _RULE = re.compile(r" {0,3}(?:(?:-[ \t]*){3,}|(?:\*[ \t]*){3,}|(?:_[ \t]*){3,}|=+[ \t]*)$")
 _DELIMITER_ROW = re.compile(r" {0,3}\|?[ \t]*:?-+:?[ \t]*(?:\|[ \t]*:?-+:?[ \t]*)*\|?[ \t]*$")
 _PIPE = re.compile(r"(?<!\\)\|")
@@ -322,8 +323,8 @@ class BlockSplitter:
             self._take_row(line)
         elif previous == "paragraph" and self._starts_table(line):
             self._context, self._opened = "table", self._line
-        elif previous == "other" and not self._blank:
-            self._context = "other"
+        elif previous == "other":
+            self._context = "other"  # a quote's or an indented code block's lazy line
 
     def _opens_item(self, item: re.Match[str]) -> bool:
         """Whether a line with a list marker starts an item (an ordered one interrupts a
@@ -383,10 +384,11 @@ class BlockSplitter:
         return Joint("table", reopen=table.reopen, widths=table.widths)
 
 
-def _starts_block(head: str, complete: bool) -> bool:
-    """Whether a line starts a block other than a paragraph (or ends one, as a rule does)."""
+def _starts_block(head: str, whole: bool) -> bool:
+    """Whether a line starts a block other than a paragraph (or ends one, as a rule does);
+    ``whole``: ``head`` is the whole line, so a rule can be told from a list item."""
     return bool(_FENCE.match(head) or _HEADING.match(head) or _QUOTE.match(head)
-                or _ITEM.match(head) or (complete and _RULE.match(head)))
+                or _ITEM.match(head) or (whole and _RULE.match(head)))
 
 
 def _cells(line: str) -> list[str]:
