@@ -3,6 +3,7 @@ final Markdown is rendered as HTML under a "done" status line."""
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import pytest
@@ -122,7 +123,7 @@ def whole(name):
 
 # Per cell: how many pieces (outputs with Markdown), the height from the first piece's top to
 # the last one's bottom, the left edge of every cell of each table's first body row, and the
-# start number of each ordered list.
+# start number and item count of each ordered list.
 MEASURE = """(index) => {
   const area = document.querySelectorAll('.jp-NotebookPanel .jp-CodeCell')[index]
       .querySelector('.jp-OutputArea');
@@ -132,39 +133,41 @@ MEASURE = """(index) => {
   const columns = [...area.querySelectorAll('table')].map(table =>
       [...table.querySelectorAll('tbody tr:first-child td')]
           .map(cell => Math.round(cell.getBoundingClientRect().left)));
-  const starts = [...area.querySelectorAll('.wfnb-md > ol')].map(ol => ol.start);
-  return {pieces: pieces.length, height: bottom - top, columns, starts};
+  const lists = [...area.querySelectorAll('.wfnb-md > ol')];
+  const starts = lists.map(ol => ol.start);
+  const items = lists.map(ol => ol.querySelectorAll(':scope > li').length);
+  return {pieces: pieces.length, height: bottom - top, columns, starts, items};
 }"""
 
 
-@pytest.mark.parametrize("shape", ["code", "ordered", "bullets", "table"])
-def test_a_long_block_streamed_in_pieces_looks_like_one_block(
-    page: Page, lab: Lab, shoot: Shooter, shape: str
+def test_long_blocks_streamed_in_pieces_look_like_one_block(
+    page: Page, lab: Lab, shoot: Shooter
 ) -> None:
-    """Cut into pieces while it streams, a code block, list or table takes the same room as
+    """Cut into pieces while they stream, a code block, lists and a table take the same room as
     the same Markdown rendered at once: no gaps at the seams, no repeated header, columns that
-    line up, and ordered lists that keep counting."""
-    name = f"e2e_pieces_{shape}.ipynb"
-    write_notebook(lab.root / name, [PIECES_SETUP, f"streamed({shape!r})", f"whole({shape!r})"])
-    open_notebook(page, lab, name)
+    line up, and an ordered list that keeps counting."""
+    shapes = ["code", "ordered", "bullets", "table"]
+    cells = [PIECES_SETUP]
+    for shape in shapes:
+        cells += [f"streamed({shape!r})", f"whole({shape!r})"]
+    write_notebook(lab.root / "e2e_pieces.ipynb", cells)
+    open_notebook(page, lab, "e2e_pieces.ipynb")
     run_all_cells(page)
     wait_until_run(page, lab)
-    output_area(page, 1).scroll_into_view_if_needed()
-    shoot(f"02_pieces_{shape}")
     assert not error_outputs(page)
 
-    streamed, whole = page.evaluate(MEASURE, 1), page.evaluate(MEASURE, 2)
-    assert streamed["pieces"] >= 4 and whole["pieces"] == 1
-    assert abs(streamed["height"] - whole["height"]) <= 1, (streamed, whole)
-    if shape == "table":
-        assert len(streamed["columns"]) == streamed["pieces"]
-        assert all(columns == streamed["columns"][0] for columns in streamed["columns"])
-    if shape == "ordered":
-        counted = 1
-        items = page.evaluate("""(index) => [...document.querySelectorAll(
-            '.jp-NotebookPanel .jp-CodeCell')[index].querySelectorAll('.wfnb-md > ol')]
-            .map(ol => ol.querySelectorAll(':scope > li').length)""", 1)
-        for start, count in zip(streamed["starts"], items, strict=True):
-            assert start == counted
-            counted += count
-        assert counted == 31
+    for number, shape in enumerate(shapes):
+        cell = 1 + 2 * number
+        output_area(page, cell).scroll_into_view_if_needed()
+        shoot(f"02_pieces_{shape}")
+        streamed, whole = page.evaluate(MEASURE, cell), page.evaluate(MEASURE, cell + 1)
+        assert streamed["pieces"] >= 4 and whole["pieces"] == 1, shape
+        assert abs(streamed["height"] - whole["height"]) <= 1, (shape, streamed, whole)
+        if shape == "table":
+            assert len(streamed["columns"]) == streamed["pieces"]
+            assert all(columns == streamed["columns"][0] for columns in streamed["columns"])
+        if shape == "ordered":
+            assert streamed["starts"][0] == 1
+            assert [b - a for a, b in itertools.pairwise(streamed["starts"])] \
+                == streamed["items"][:-1]
+            assert sum(streamed["items"]) == 30
