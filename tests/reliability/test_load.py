@@ -142,7 +142,10 @@ def test_an_inspector_edit_racing_a_running_workflow_never_overwrites_silently(
     storage.save("s", {"counter": 0, "appends": []}, expected_version=0)
     start = FORK.Barrier(2)
     report = tmp_path / "worker.json"
-    worker = children.start(rmw_runs, target, "s", 0, 60, report, start, 300.0)
+    # enough runs that both kinds of edit get through while they race: a same-key edit wins
+    # only if no run lands during its think time, and SQLite runs take well under a millisecond
+    runs = 600 if target.backend == "sqlite" else 60
+    worker = children.start(rmw_runs, target, "s", 0, runs, report, start, 300.0)
     start.wait(timeout=60)
     counter_edits = conflicts = gave_up = 0
     notes: list[int] = []

@@ -22,7 +22,8 @@ A new table (say ``steps``) follows the same pattern:
 2. write ``_steps.py`` as functions taking ``db: Database`` first, each doing its work in
    ``with db.transaction("record the step", session_id, write=True) as tx:`` and running
    SQLAlchemy Core through ``tx.execute(...)`` (read columns by name: ``row.status``);
-   a statement on the hot path gets prepared SQL in _sql.py and a named row type here;
+   a statement on the hot path gets prepared SQL, and a named row type, in _sql.py, and a
+   method on :class:`Transaction`;
 3. expose it through a documented method of WorkflowStorage; front ends import only
    ``wfnb.storage``.
 """
