@@ -1,0 +1,254 @@
+"""A local fake model server that the real OpenAI and Anthropic clients talk to, offline.
+
+It serves OpenAI Chat Completions (``POST /v1/chat/completions``), OpenAI Responses
+(``POST /v1/responses``) and Anthropic Messages (``POST /v1/messages``) on 127.0.0.1, streamed
+(Server-Sent Events, chunked HTTP/1.1 with keep-alive) or not, in the wire formats the real APIs
+use, so ``openai``, ``anthropic`` and the frameworks built on them do real HTTP and real SSE
+parsing. What it answers is deterministic (see :func:`wfnb.testing._script.scenario_reply`)
+and scriptable per model name with :meth:`ModelServer.script`::
+
+    from openai import OpenAI
+    from wfnb.testing import ModelServer
+
+    with ModelServer() as server:
+        client = OpenAI(base_url=server.openai_base_url, api_key=server.api_key)
+        for chunk in client.chat.completions.create(
+                model="fake-reasoning", messages=[{"role": "user", "content": "Hi?"}],
+                stream=True):
+            ...
+
+Errors carry ``x-should-retry: false``, so a client reports them at once instead of retrying.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any
+
+from wfnb.testing import _anthropic, _openai_chat, _openai_responses
+from wfnb.testing._script import Failure, Prompt, Reply, Responder, scenario_reply
+from wfnb.testing._wire import Api, Body, ident
+
+APIS: dict[str, Api] = {
+    "/v1/chat/completions": _openai_chat.API,
+    "/v1/responses": _openai_responses.API,
+    "/v1/messages": _anthropic.API,
+}
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    """A request the server answered: its path and JSON body, for tests to check."""
+
+    path: str
+    body: Body
+
+
+class ModelServer:
+    """OpenAI- and Anthropic-compatible fake models on ``127.0.0.1:port`` (a free port by
+    default); ``delay`` seconds pass between streamed events, so live displays can be seen."""
+
+    api_key = "wfnb-local"  # any key works; the clients insist on having one
+
+    def __init__(self, port: int = 0, delay: float = 0.0) -> None:
+        self.delay = delay
+        self.requests: list[RecordedRequest] = []
+        self._port = port
+        self._scripts: dict[str, Responder] = {}
+        self._lock = threading.Lock()
+        self._count = 0
+        self._connections: set[socket.socket] = set()
+        self._http: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        """``http://127.0.0.1:<port>``: the base URL for Anthropic clients."""
+        if self._http is None:
+            raise RuntimeError("the model server is not running: call start() or use `with`")
+        return f"http://127.0.0.1:{self._http.server_address[1]}"
+
+    @property
+    def openai_base_url(self) -> str:
+        return f"{self.url}/v1"
+
+    @property
+    def anthropic_base_url(self) -> str:
+        return self.url
+
+    def script(self, model: str, reply: Reply | str | Responder) -> None:
+        """Answer requests for ``model`` with ``reply``: a fixed :class:`Reply`, a text, or a
+        function of the :class:`Prompt`. Scripts take precedence over the built-in scenarios."""
+        if isinstance(reply, str):
+            reply = Reply(text=reply)
+        responder = reply if callable(reply) else _constant(reply)
+        with self._lock:
+            self._scripts[model] = responder
+
+    def reply_for(self, prompt: Prompt) -> Reply:
+        with self._lock:
+            responder = self._scripts.get(prompt.model, scenario_reply)
+        return responder(prompt)
+
+    def start(self) -> ModelServer:
+        if self._http is not None:
+            return self
+        self._http = _HTTPServer(("127.0.0.1", self._port), _Handler, self)
+        self._thread = threading.Thread(target=self._http.serve_forever,
+                                        name="wfnb-model-server", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and close open connections (clients see them closed)."""
+        if self._http is None:
+            return
+        self._http.shutdown()
+        with self._lock:
+            connections = list(self._connections)
+        for connection in connections:
+            with contextlib.suppress(OSError):  # already closed by the client
+                connection.shutdown(socket.SHUT_RDWR)
+        self._http.server_close()
+        if self._thread is not None:
+            self._thread.join()
+        self._http = self._thread = None
+
+    def __enter__(self) -> ModelServer:
+        return self.start()
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        where = self.url if self._http is not None else "stopped"
+        return f"<ModelServer {where}>"
+
+    def _begin(self, path: str, body: Body) -> int:
+        """Record a request; its number (from 1) makes its ids."""
+        with self._lock:
+            self.requests.append(RecordedRequest(path, body))
+            self._count += 1
+            return self._count
+
+    def _track(self, connection: socket.socket, open_: bool) -> None:
+        with self._lock:
+            if open_:
+                self._connections.add(connection)
+            else:
+                self._connections.discard(connection)
+
+
+def _constant(reply: Reply) -> Responder:
+    return lambda prompt: reply
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler],
+                 models: ModelServer) -> None:
+        super().__init__(address, handler)
+        self.models = models
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hangs up (a dropped client, a stopped server) is no error."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """One connection: dispatches each request to its API, then writes the answer."""
+
+    protocol_version = "HTTP/1.1"
+    server: _HTTPServer
+
+    def setup(self) -> None:
+        super().setup()
+        self.server.models._track(self.connection, True)
+
+    def finish(self) -> None:
+        self.server.models._track(self.connection, False)
+        super().finish()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet: a test or notebook should not print a line per request."""
+
+    def do_POST(self) -> None:
+        models = self.server.models
+        path = self.path.split("?", 1)[0]
+        api = APIS.get(path)
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length)
+        if api is None:
+            self._json(404, _openai_chat.error_body(
+                Failure(f"no such endpoint: POST {path}", 404), 0), "x-request-id", 0)
+            return
+        try:
+            body = json.loads(raw)
+            if not isinstance(body, dict):
+                raise ValueError("the request body is not a JSON object")
+        except ValueError as error:
+            number = models._begin(path, {})
+            self._json(400, api.error(Failure(f"invalid JSON body: {error}", 400), number),
+                       api.request_id_header, number)
+            return
+        number = models._begin(path, body)
+        prompt = api.parse(body)
+        try:
+            reply = models.reply_for(prompt)
+        except Exception as error:
+            broken = Failure(f"the reply scripted for model {prompt.model!r} raised {error!r}")
+            self._json(500, api.error(broken, number), api.request_id_header, number)
+            raise
+        failure = reply.failure
+        streamed = bool(body.get("stream"))
+        if failure is not None and not (failure.midstream and streamed):
+            self._json(failure.status, api.error(failure, number), api.request_id_header,
+                       number)
+        elif streamed:
+            self._stream(api, body, prompt, reply, number)
+        else:
+            self._json(200, api.complete(body, prompt, reply, number), api.request_id_header,
+                       number)
+
+    def _json(self, status: int, data: Body, request_id_header: str, number: int) -> None:
+        payload = json.dumps(data, ensure_ascii=False).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.send_header(request_id_header, ident("req_", number))
+        if status >= 400:
+            self.send_header("x-should-retry", "false")
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def _stream(self, api: Api, body: Body, prompt: Prompt, reply: Reply, number: int) -> None:
+        """The answer as chunked Server-Sent Events; the connection stays open for the next."""
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream; charset=utf-8")
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.send_header(api.request_id_header, ident("req_", number))
+        self.end_headers()
+        delay = self.server.models.delay
+        try:
+            for i, data in enumerate(api.stream(body, prompt, reply, number)):
+                if delay and i:
+                    time.sleep(delay)
+                self.wfile.write(b"%X\r\n%s\r\n" % (len(data), data))
+                self.wfile.flush()
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True  # the client stopped reading: nothing left to send
+
