@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from wfnb import RunResponse
-from wfnb.notebook._chunks import chunk_text
+from wfnb import UnknownChunkError
+from wfnb._chunks import adapt
 from wfnb.notebook._live import Data, LiveView, RunInfo
 from wfnb.notebook._markdown import BlockSplitter, to_html
 
@@ -91,19 +92,20 @@ def test_markdown_keeps_code_and_escapes_html() -> None:
     [
         ("plain", "plain"),
         (RunResponse(content="resp"), "resp"),
-        (RunResponse(content=None), None),
+        (RunResponse(content=None), ""),
         (SimpleNamespace(content="attr"), "attr"),
         ({"choices": [{"delta": {"content": "d"}}]}, "d"),
         ({"choices": [{"message": {"content": "m"}}]}, "m"),
         ({"choices": [{"text": "t"}]}, "t"),
-        ({"choices": []}, None),
-        (SimpleNamespace(choices=[SimpleNamespace(delta=SimpleNamespace(content=None))]), None),
+        ({"choices": []}, ""),
+        (SimpleNamespace(choices=[SimpleNamespace(delta=SimpleNamespace(content=None))]), ""),
     ],
 )
-def test_chunk_shapes(chunk: Any, text: str | None) -> None:
-    assert chunk_text(chunk) == text
+def test_chunk_shapes(chunk: Any, text: str) -> None:
+    assert adapt(chunk).text == text
 
 
 def test_an_unknown_chunk_shape_is_a_clear_error() -> None:
-    with pytest.raises(TypeError, match="cannot show a chunk of type int"):
-        chunk_text(42)
+    with pytest.raises(UnknownChunkError, match=r"cannot show a chunk of type builtins\.int.*"
+                       r"register_chunk_adapter\(int, fn\)"):
+        adapt(42)

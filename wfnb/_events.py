@@ -1,4 +1,5 @@
-"""What a workflow run yields: RunResponse objects, tagged with a RunEvent."""
+"""What a workflow run yields: RunResponse objects, tagged with a RunEvent, with the reasoning,
+tool calls and token usage a model streamed alongside the text."""
 
 from __future__ import annotations
 
@@ -24,6 +25,40 @@ class RunEvent(str, Enum):
 COMPLETION_EVENTS = frozenset({RunEvent.run_completed, RunEvent.workflow_completed})
 
 
+@dataclass
+class ToolCall:
+    """A tool call a model made: its name and arguments (JSON text as the model sent it), and
+    its result once known. While a stream arrives the same object grows in place."""
+
+    name: str = ""
+    arguments: str = ""
+    id: str | None = None
+    result: str | None = None
+
+    def summary(self, width: int = 60) -> str:
+        """One line: ``name(arguments) → result``, each part cut to ``width`` characters."""
+        line = f"{self.name or '?'}({_clip(self.arguments, width)})"
+        return line if self.result is None else f"{line} → {_clip(self.result, width)}"
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Tokens a run used, as the provider reported them (None: not reported)."""
+
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+
+    def __str__(self) -> str:
+        shown = [f"{count} {side}" for count, side in
+                 ((self.input_tokens, "in"), (self.output_tokens, "out")) if count is not None]
+        return f"tokens {' / '.join(shown)}" if shown else "tokens unknown"
+
+
+def _clip(text: str, width: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
 @dataclass(repr=False)
 class RunResponse:
     """One piece of a run's output; the runtime fills in ``run_id`` and ``session_id``."""
@@ -35,6 +70,9 @@ class RunResponse:
     session_id: str | None = None
     workflow_name: str | None = None
     created_at: float = field(default_factory=time.time)
+    reasoning_content: str | None = None
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    usage: Usage | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.event, RunEvent):

@@ -6,6 +6,11 @@ their own; only the unfinished tail lives in a placeholder that is updated at mo
 replaced, so every output's first message equals what the saved notebook holds (nbval compares
 those) while nbclient, applying the updates, saves the final content too. Terminals get the
 text as it comes.
+
+A model's reasoning and tool calls are shown apart from the answer, where they came in the
+stream: live above the answer's tail, then once, for good, as an output of their own (a
+collapsed "Thinking" block and one line per tool call) when the answer text resumes. Answer text
+shown before them is finished there, so where outputs split depends only on the stream's order.
 """
 
 from __future__ import annotations
@@ -15,9 +20,10 @@ import sys
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
+from wfnb._events import ToolCall, Usage
 from wfnb.notebook._markdown import BlockSplitter, escape, to_html
 
 Data = dict[str, str]
@@ -44,6 +50,7 @@ class RunInfo:
     chunks: int = 0
     cached: bool = False
     started: float = 0.0
+    usage: Usage | None = None
 
     def line(self, state: str, now: float) -> str:
         parts = [state]
@@ -55,6 +62,8 @@ class RunInfo:
             parts.append(f"run {self.run_id[:8]}")
         parts.append(f"{now - self.started:.1f} s")
         parts.append(f"{self.chunks} chunk{'s' if self.chunks != 1 else ''}")
+        if self.usage is not None:
+            parts.append(str(self.usage))
         if self.cached:
             parts.append("from session_state")
         return " · ".join(parts)
@@ -64,6 +73,10 @@ class View(Protocol):
     """Where a stream is shown."""
 
     def add(self, text: str) -> None: ...
+
+    def think(self, text: str) -> None: ...
+
+    def call(self, call: ToolCall) -> None: ...
 
     def tick(self) -> None: ...
 
@@ -94,6 +107,7 @@ class LiveView:
         self._splitter = BlockSplitter()
         self._block_ends: list[int] = []  # in the tail
         self._next_refresh = 0.0
+        self._aside = Aside()  # reasoning and tool calls not shown for good yet
         self._placeholder = self._show(_EMPTY)
 
     def _show(self, data: Data) -> str:
@@ -103,9 +117,44 @@ class LiveView:
 
     def add(self, text: str) -> None:
         """Take one chunk; refresh the display if the refresh interval has passed."""
+        if self._aside:
+            self._settle(self._aside.bundle())
+            self._aside = Aside()
         self._pending.append(text)
+        self._refresh_when_due()
+
+    def think(self, text: str) -> None:
+        """Take a piece of the model's reasoning."""
+        self._end_answer_part()
+        self._aside.thoughts.append(text)
+        self._refresh_when_due()
+
+    def call(self, call: ToolCall) -> None:
+        """Take a tool call the model began (the same object again as it grows)."""
+        self._end_answer_part()
+        if not any(known is call for known in self._aside.calls):
+            self._aside.calls.append(call)
+        self._refresh_when_due()
+
+    def _refresh_when_due(self) -> None:
+        self._unshown = True
         if self._clock() >= self._next_refresh:
             self.tick()
+
+    def _end_answer_part(self) -> None:
+        """Show the answer text so far for good, before reasoning or tool calls that follow it."""
+        if self._aside or not (self._pending or self._tail):
+            return
+        self._absorb()
+        self._settle(markdown_bundle(self._tail) if self._tail else None)
+        self._tail, self._block_ends, self._splitter = "", [], BlockSplitter()
+
+    def _settle(self, bundle: Data | None) -> None:
+        """Empty the placeholder, show ``bundle`` after it for good, and a new placeholder."""
+        self._publish(_EMPTY, self._placeholder, True)
+        if bundle is not None:
+            self._show(bundle)
+        self._placeholder = self._show(_EMPTY)
 
     def tick(self) -> None:
         """Show what has arrived (called on chunks, and by runners while a source is idle).
@@ -154,13 +203,16 @@ class LiveView:
     def _live_bundle(self, now: float) -> Data:
         status = escape(self.info.line("running", now))
         return {
-            "text/html": f"{to_html(self._tail)}<div class='wfnb-status'>{status}</div>",
+            "text/html": f"{self._aside.live_html()}{to_html(self._tail)}"
+                         f"<div class='wfnb-status'>{status}</div>",
             "text/plain": "",
         }
 
     def finish(self, state: str) -> None:
         """Show the rest of the text and the final status line."""
         self._absorb()
+        if self._aside:
+            self._settle(self._aside.bundle())
         self._replace_placeholder(self._tail)
         line = self.info.line(state, self._clock())
         self._show({"text/html": f"<div class='wfnb-status'>{escape(line)}</div>",
@@ -172,24 +224,92 @@ def markdown_bundle(text: str) -> Data:
     return {"text/html": f"<div class='wfnb-md'>{to_html(text)}</div>", "text/plain": text}
 
 
+@dataclass
+class Aside:
+    """Reasoning and tool calls shown apart from the answer: live, then as one output."""
+
+    thoughts: list[str] = field(default_factory=list)
+    calls: list[ToolCall] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.thoughts or self.calls)
+
+    def bundle(self) -> Data:
+        """The final output: a collapsed Thinking block, one line per tool call."""
+        reasoning = "".join(self.thoughts)
+        html = [_thinking_html(reasoning, "")] if reasoning else []
+        html += [_call_html(call) for call in self.calls]
+        plain = [f"Thinking:\n{reasoning.strip()}"] if reasoning else []
+        plain += [f"tool call: {call.summary()}" for call in self.calls]
+        return {"text/html": "".join(html), "text/plain": "\n".join(plain)}
+
+    def live_html(self) -> str:
+        """While streaming: the reasoning's last lines, open, and the tool calls so far."""
+        reasoning = "".join(self.thoughts)
+        recent = reasoning if len(reasoning) <= _LIVE_THOUGHTS else "…" + reasoning[
+            -_LIVE_THOUGHTS:]
+        html = _thinking_html(recent, " open") if reasoning else ""
+        return html + "".join(_call_html(call) for call in self.calls)
+
+
+_LIVE_THOUGHTS = 1500  # characters of reasoning shown while it streams (bounds each refresh)
+
+
+def _thinking_html(reasoning: str, attributes: str) -> str:
+    return (
+        f"<details class='wfnb-thinking'{attributes}><summary>Thinking</summary>"
+        f"<div style='white-space:pre-wrap;opacity:0.7'>{escape(reasoning.strip())}</div>"
+        "</details>"
+    )
+
+
+def _call_html(call: ToolCall) -> str:
+    return f"<div class='wfnb-tool'>🔧 <code>{escape(call.summary())}</code></div>"
+
+
 class TextView:
-    """Plain text for terminals: chunks written as they come, the status line at the end."""
+    """Plain text for terminals: chunks written as they come, the status line at the end;
+    reasoning after a "Thinking:" label, and one line per tool call, apart from the answer."""
 
     def __init__(self, info: RunInfo, clock: Callable[[], float] = time.monotonic) -> None:
         self.info, self._clock = info, clock
         self._ends_with_newline = True
+        self._thinking = False
+        self._calls: list[ToolCall] = []
         info.started = clock()
 
     def add(self, text: str) -> None:
-        if text:
-            sys.stdout.write(text)
-            sys.stdout.flush()
-            self._ends_with_newline = text.endswith("\n")
+        self._end_aside()
+        self._write(text)
+
+    def think(self, text: str) -> None:
+        if not self._thinking:
+            self._write(("" if self._ends_with_newline else "\n") + "Thinking: ")
+            self._thinking = True
+        self._write(text)
+
+    def call(self, call: ToolCall) -> None:
+        if not any(known is call for known in self._calls):
+            self._calls.append(call)
 
     def tick(self) -> None:
         """Nothing to do: text is written as it comes."""
 
     def finish(self, state: str) -> None:
+        self._end_aside()
         newline = "" if self._ends_with_newline else "\n"
-        sys.stdout.write(f"{newline}[{self.info.line(state, self._clock())}]\n")
-        sys.stdout.flush()
+        self._write(f"{newline}[{self.info.line(state, self._clock())}]\n")
+
+    def _end_aside(self) -> None:
+        """After reasoning or tool calls, before the answer resumes: the calls, one a line."""
+        if not (self._thinking or self._calls):
+            return
+        lines = "".join(f"[tool call: {call.summary()}]\n" for call in self._calls)
+        self._write(("" if self._ends_with_newline else "\n") + lines + "\n")
+        self._thinking, self._calls = False, []
+
+    def _write(self, text: str) -> None:
+        if text:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+            self._ends_with_newline = text.endswith("\n")

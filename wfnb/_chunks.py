@@ -1,0 +1,505 @@
+"""What a streamed chunk means: its text, reasoning, tool-call deltas and token usage.
+
+One adapter layer serves ``%workflow``, ``%%workflow``, ``Workflow.run`` and ``wfnb.show``. It
+recognises chunks by their fields, never by importing a client package (``import wfnb`` stays
+light):
+
+- ``str``; ``RunResponse``; objects (or dicts) with a string ``content``;
+- OpenAI Chat Completions chunks and answers (``choices``: ``delta``/``message`` content,
+  ``reasoning_content``, ``tool_calls`` by index, the usage-only chunk), and the events of the
+  ``.chat.completions.stream()`` helper (its ``chunk`` events; the others repeat them);
+- OpenAI Responses stream events (``response.*``) and ``Response`` answers;
+- Anthropic Messages raw stream events (text, thinking and ``tool_use`` input deltas, usage),
+  the ``messages.stream()`` helper's events (its derived ``text``/``thinking``/... events repeat
+  the raw ones and are skipped), and ``Message`` answers;
+- LangChain ``AIMessageChunk``/``AIMessage`` (string content or content blocks, reasoning or
+  thinking blocks, ``tool_call_chunks``, ``usage_metadata``), ``astream_events`` v2 dicts and
+  LangGraph's ``(message, metadata)`` pairs;
+- agno run events (content deltas, reasoning, tool calls; the completion event only when it is
+  the first text, since it repeats the answer) and ``RunOutput``.
+
+Anything else raises UnknownChunkError at its first chunk, unless taught with
+:func:`register_chunk_adapter`. Events that carry nothing are skipped.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from wfnb._errors import ModelStreamError, UnknownChunkError
+from wfnb._events import COMPLETION_EVENTS, RunResponse, ToolCall, Usage
+
+ChunkAdapter = Callable[[Any], "str | RunResponse | None"]
+_ADAPTERS: dict[type, ChunkAdapter] = {}
+
+
+def register_chunk_adapter(kind: type, adapter: ChunkAdapter) -> None:
+    """Teach wfnb a chunk type: ``adapter(chunk)`` returns its text (``str``), a RunResponse
+    (``content``, ``reasoning_content``, ``tool_calls``, ``usage``: the run's totals so far), or
+    None when the chunk carries nothing to show. Subclasses of ``kind`` are covered too, and a
+    registered adapter takes precedence over wfnb's own."""
+    if not isinstance(kind, type) or not callable(adapter):
+        raise TypeError("register_chunk_adapter(kind, adapter) takes a type and a callable")
+    _ADAPTERS[kind] = adapter
+
+
+@dataclass(frozen=True)
+class CallDelta:
+    """A piece of a tool call: ``key`` ties the pieces of one call together within a stream."""
+
+    key: tuple[str, Any] | None = None
+    id: str | None = None
+    name: str = ""
+    arguments: str = ""
+    result: str | None = None
+
+
+@dataclass(frozen=True)
+class Piece:
+    """What one chunk carries. ``usage`` replaces the totals, or adds to them if ``adds_usage``;
+    ``whole`` marks text that repeats the whole answer (shown only when nothing else was)."""
+
+    text: str = ""
+    reasoning: str = ""
+    calls: tuple[CallDelta | ToolCall, ...] = ()
+    usage: Usage | None = None
+    adds_usage: bool = False
+    whole: bool = False
+
+
+_NOTHING = Piece()
+
+
+def adapt(chunk: Any) -> Piece:
+    """The meaning of one chunk; UnknownChunkError if no adapter knows its type."""
+    if chunk is None:
+        return _NOTHING
+    if isinstance(chunk, str):
+        return Piece(text=chunk)
+    for kind in type(chunk).__mro__:
+        if kind in _ADAPTERS:
+            return _from_registered(_ADAPTERS[kind](chunk))
+    if isinstance(chunk, RunResponse):
+        return _from_run_response(chunk)
+    if isinstance(chunk, tuple) and len(chunk) == 2 and isinstance(chunk[1], dict):
+        return adapt(chunk[0])  # LangGraph stream_mode="messages": (message chunk, metadata)
+    piece = _adapt_shape(chunk)
+    if piece is None:
+        raise UnknownChunkError(type(chunk))
+    return piece
+
+
+def _from_registered(result: str | RunResponse | None) -> Piece:
+    if result is None or isinstance(result, str):
+        return Piece(text=result or "")
+    if isinstance(result, RunResponse):
+        return _from_run_response(result)
+    raise TypeError(f"a chunk adapter returned {type(result).__name__}: return str, RunResponse "
+                    "or None")
+
+
+def _from_run_response(response: RunResponse) -> Piece:
+    return Piece(
+        text=response.get_content_as_string(), reasoning=response.reasoning_content or "",
+        calls=tuple(response.tool_calls), usage=response.usage,
+        whole=response.event in COMPLETION_EVENTS,
+    )
+
+
+def _adapt_shape(chunk: Any) -> Piece | None:
+    """Recognise a chunk by its fields; None when no shape fits."""
+    if _get(chunk, "choices") is not None:
+        return _openai_chat(chunk)
+    kind = _get(chunk, "type")
+    if isinstance(kind, str):
+        piece = _by_type(chunk, kind)
+        if piece is not None:
+            return piece
+    if _get(chunk, "object") == "response":
+        return _responses_answer(chunk)
+    event = _get(chunk, "event")
+    if isinstance(event, str):
+        if isinstance(chunk, dict) and event.startswith("on_"):
+            return _langchain_event(chunk, event)
+        if type(chunk).__module__.startswith("agno."):
+            return _agno_event(chunk, event)
+    if type(chunk).__name__ in ("RunOutput", "TeamRunOutput", "WorkflowRunOutput"):
+        return _agno_output(chunk)
+    content = _get(chunk, "content")
+    if isinstance(content, str):
+        return Piece(text=content)
+    text = _get(chunk, "text")  # LangChain GenerationChunk (plain LLMs)
+    if isinstance(text, str) and not isinstance(chunk, dict):
+        return Piece(text=text)
+    return None
+
+
+def _by_type(chunk: Any, kind: str) -> Piece | None:
+    if kind.startswith("response.") or kind == "error":
+        return _responses_event(chunk, kind)
+    if kind in _ANTHROPIC_EVENTS:
+        return _ANTHROPIC_EVENTS[kind](chunk)
+    if kind == "chunk" and _get(chunk, "chunk") is not None:
+        return _openai_chat(_get(chunk, "chunk"))  # .chat.completions.stream(): the raw chunk
+    if kind.split(".", maxsplit=1)[0] in _HELPER_REPEATS:
+        return _NOTHING
+    if kind == "message" and isinstance(_get(chunk, "content"), list):
+        return _anthropic_message(chunk)
+    if kind in ("AIMessageChunk", "ai", "AIMessage"):
+        return _langchain_message(chunk)
+    return None
+
+
+#: Events of the OpenAI and Anthropic stream helpers derived from a raw event also handed out.
+_HELPER_REPEATS = frozenset({
+    "content", "refusal", "tool_calls", "logprobs",  # openai .chat.completions.stream()
+    "text", "thinking", "input_json", "citation", "signature",  # anthropic messages.stream()
+})
+
+
+# -- OpenAI Chat Completions -------------------------------------------------------------------
+
+
+def _openai_chat(chunk: Any) -> Piece:
+    choices = _get(chunk, "choices") or []
+    first = choices[0] if choices else None
+    delta = _get(first, "delta")
+    part = delta if delta is not None else _get(first, "message")
+    calls = tuple(
+        CallDelta(
+            key=("chat", _get(call, "index")) if delta is not None else None,
+            id=_get(call, "id"), name=_get(_get(call, "function"), "name") or "",
+            arguments=_get(_get(call, "function"), "arguments") or "",
+        )
+        for call in _get(part, "tool_calls") or ()
+    )
+    text = _get(part, "content") if part is not None else _get(first, "text")
+    reasoning = _get(part, "reasoning_content") or _get(part, "reasoning")
+    return Piece(
+        text=text if isinstance(text, str) else "",
+        reasoning=reasoning if isinstance(reasoning, str) else "",
+        calls=calls, usage=_usage(_get(chunk, "usage")),
+    )
+
+
+# -- OpenAI Responses --------------------------------------------------------------------------
+
+
+def _responses_event(event: Any, kind: str) -> Piece:
+    if kind in ("response.output_text.delta", "response.refusal.delta"):
+        return Piece(text=_get(event, "delta") or "")
+    if kind in ("response.reasoning_summary_text.delta", "response.reasoning_text.delta"):
+        return Piece(reasoning=_get(event, "delta") or "")
+    key = ("responses", _get(event, "output_index"))
+    if kind == "response.output_item.added":
+        item = _get(event, "item")
+        if _get(item, "type") == "function_call":
+            return Piece(calls=(CallDelta(key, _get(item, "call_id"), _get(item, "name") or "",
+                                          _get(item, "arguments") or ""),))
+        return _NOTHING
+    if kind == "response.function_call_arguments.delta":
+        return Piece(calls=(CallDelta(key, arguments=_get(event, "delta") or ""),))
+    if kind == "response.completed":
+        return Piece(usage=_usage(_get(_get(event, "response"), "usage")))
+    if kind == "error":
+        raise ModelStreamError(f"the model's stream failed: {_get(event, 'message')}")
+    if kind == "response.failed":
+        error = _get(_get(event, "response"), "error")
+        raise ModelStreamError(f"the model's response failed: {_get(error, 'message') or error}")
+    return _NOTHING
+
+
+def _responses_answer(response: Any) -> Piece:
+    texts: list[str] = []
+    reasoning: list[str] = []
+    calls: list[CallDelta] = []
+    for item in _get(response, "output") or ():
+        kind = _get(item, "type")
+        if kind == "message":
+            texts += [_get(part, "text") or _get(part, "refusal") or ""
+                      for part in _get(item, "content") or ()]
+        elif kind == "reasoning":
+            reasoning += [_get(part, "text") or "" for part in _get(item, "summary") or ()]
+        elif kind == "function_call":
+            calls.append(CallDelta(None, _get(item, "call_id"), _get(item, "name") or "",
+                                   _get(item, "arguments") or ""))
+    return Piece(text="".join(texts), reasoning="".join(reasoning), calls=tuple(calls),
+                 usage=_usage(_get(response, "usage")))
+
+
+# -- Anthropic Messages ------------------------------------------------------------------------
+
+
+def _anthropic_block_start(event: Any) -> Piece:
+    block = _get(event, "content_block")
+    kind = _get(block, "type")
+    if kind == "text":
+        return Piece(text=_get(block, "text") or "")
+    if kind == "thinking":
+        return Piece(reasoning=_get(block, "thinking") or "")
+    if kind in ("tool_use", "server_tool_use"):
+        given = _get(block, "input")
+        return Piece(calls=(CallDelta(
+            ("anthropic", _get(event, "index")), _get(block, "id"), _get(block, "name") or "",
+            json.dumps(given) if given else "",
+        ),))
+    return _NOTHING
+
+
+def _anthropic_block_delta(event: Any) -> Piece:
+    delta = _get(event, "delta")
+    kind = _get(delta, "type")
+    if kind == "text_delta":
+        return Piece(text=_get(delta, "text") or "")
+    if kind == "thinking_delta":
+        return Piece(reasoning=_get(delta, "thinking") or "")
+    if kind == "input_json_delta":
+        key = ("anthropic", _get(event, "index"))
+        return Piece(calls=(CallDelta(key, arguments=_get(delta, "partial_json") or ""),))
+    return _NOTHING
+
+
+def _anthropic_error(event: Any) -> Piece:
+    raise ModelStreamError(f"the model's stream failed: {_get(_get(event, 'error'), 'message')}")
+
+
+_ANTHROPIC_EVENTS: dict[str, Callable[[Any], Piece]] = {
+    "message_start": lambda event: Piece(usage=_usage(_get(_get(event, "message"), "usage"))),
+    "message_delta": lambda event: Piece(usage=_usage(_get(event, "usage"))),
+    "content_block_start": _anthropic_block_start,
+    "content_block_delta": _anthropic_block_delta,
+    "content_block_stop": lambda event: _NOTHING,
+    "message_stop": lambda event: _NOTHING,
+    "ping": lambda event: _NOTHING,
+    "error": _anthropic_error,
+}
+
+
+def _anthropic_message(message: Any) -> Piece:
+    texts: list[str] = []
+    reasoning: list[str] = []
+    calls: list[CallDelta] = []
+    for block in _get(message, "content") or ():
+        kind = _get(block, "type")
+        if kind == "text":
+            texts.append(_get(block, "text") or "")
+        elif kind == "thinking":
+            reasoning.append(_get(block, "thinking") or "")
+        elif kind in ("tool_use", "server_tool_use"):
+            calls.append(CallDelta(None, _get(block, "id"), _get(block, "name") or "",
+                                   json.dumps(_get(block, "input") or {})))
+    return Piece(text="".join(texts), reasoning="".join(reasoning), calls=tuple(calls),
+                 usage=_usage(_get(message, "usage")))
+
+
+# -- LangChain ---------------------------------------------------------------------------------
+
+
+def _langchain_message(message: Any) -> Piece:
+    content = _get(message, "content")
+    texts: list[str] = []
+    reasoning: list[str] = []
+    for block in [content] if isinstance(content, str) else content or ():
+        if isinstance(block, str):
+            texts.append(block)
+            continue
+        kind = _get(block, "type")
+        if kind == "text":
+            texts.append(_get(block, "text") or "")
+        elif kind == "reasoning":
+            summary = _get(block, "summary") or ()
+            reasoning.append(_get(block, "reasoning") or "".join(
+                _get(part, "text") or "" for part in summary))
+        elif kind == "thinking":
+            reasoning.append(_get(block, "thinking") or "")
+    extra = _get(_get(message, "additional_kwargs"), "reasoning_content")
+    if isinstance(extra, str):
+        reasoning.append(extra)
+    chunks = _get(message, "tool_call_chunks")
+    if chunks is not None:  # AIMessageChunk
+        calls = tuple(
+            CallDelta(("langchain", _get(c, "index")) if _get(c, "index") is not None else None,
+                      _get(c, "id"), _get(c, "name") or "", _get(c, "args") or "")
+            for c in chunks
+        )
+    else:
+        calls = tuple(CallDelta(None, _get(c, "id"), _get(c, "name") or "",
+                                json.dumps(_get(c, "args") or {}))
+                      for c in _get(message, "tool_calls") or ())
+    return Piece(text="".join(texts), reasoning="".join(reasoning), calls=calls,
+                 usage=_usage(_get(message, "usage_metadata")), adds_usage=chunks is not None)
+
+
+def _langchain_event(event: dict[str, Any], name: str) -> Piece:
+    """``astream_events(version="v2")``: model and LLM deltas, and tool results."""
+    data = event.get("data") or {}
+    if name in ("on_chat_model_stream", "on_llm_stream"):
+        return adapt(_get(data, "chunk"))
+    if name == "on_tool_end":
+        output = _get(data, "output")
+        call_id = _get(output, "tool_call_id")
+        if call_id:
+            return Piece(calls=(CallDelta(None, call_id, event.get("name") or "",
+                                          result=_as_text(_get(output, "content"))),))
+    return _NOTHING  # start/end events, and chain streams that repeat the model's chunks
+
+
+# -- agno --------------------------------------------------------------------------------------
+
+
+def _agno_event(event: Any, name: str) -> Piece:
+    kind = name.removeprefix("Team").removeprefix("Workflow")
+    if kind == "RunContent":
+        return Piece(text=_as_text(_get(event, "content")),
+                     reasoning=_get(event, "reasoning_content") or "")
+    if kind == "ReasoningContentDelta":
+        return Piece(reasoning=_get(event, "reasoning_content") or "")
+    if kind in ("RunCompleted", "Completed"):
+        return Piece(text=_as_text(_get(event, "content")), usage=_usage(_get(event, "metrics")),
+                     whole=True)
+    if kind in ("ToolCallStarted", "ToolCallCompleted", "ToolCallError"):
+        tool = _get(event, "tool")
+        call_id = _get(tool, "tool_call_id")
+        started = kind == "ToolCallStarted"
+        return Piece(calls=(CallDelta(
+            ("agno", call_id), call_id, _get(tool, "tool_name") or "",
+            json.dumps(_get(tool, "tool_args") or {}) if started else "",
+            None if started else _as_text(_get(tool, "result")),
+        ),))
+    if kind in ("RunError", "Error"):
+        raise ModelStreamError(f"the agno run failed: {_get(event, 'content') or name}")
+    return _NOTHING
+
+
+def _agno_output(output: Any) -> Piece:
+    calls = tuple(
+        CallDelta(None, _get(tool, "tool_call_id"), _get(tool, "tool_name") or "",
+                  json.dumps(_get(tool, "tool_args") or {}), _get(tool, "result"))
+        for tool in _get(output, "tools") or ()
+    )
+    return Piece(text=_as_text(_get(output, "content")),
+                 reasoning=_get(output, "reasoning_content") or "", calls=calls,
+                 usage=_usage(_get(output, "metrics")))
+
+
+# -- accumulating a stream ---------------------------------------------------------------------
+
+
+@dataclass
+class Collector:
+    """A stream's text, reasoning, tool calls and usage, accumulated chunk by chunk."""
+
+    texts: list[str] = field(default_factory=list)
+    reasoning: list[str] = field(default_factory=list)
+    calls: list[ToolCall] = field(default_factory=list)
+    usage: Usage | None = None
+    _by_key: dict[tuple[str, Any], ToolCall] = field(default_factory=dict)
+
+    def take(self, chunk: Any) -> tuple[Piece, list[ToolCall]]:
+        """Add one chunk; what it adds to the display (the tool calls it touched, grown)."""
+        piece = adapt(chunk)
+        if piece.whole and self.texts:
+            piece = Piece(usage=piece.usage)  # a completion event repeating the answer
+        if piece.text:
+            self.texts.append(piece.text)
+        if piece.reasoning:
+            self.reasoning.append(piece.reasoning)
+        if piece.usage is not None:
+            self.usage = _add(self.usage, piece.usage) if piece.adds_usage else _replace(
+                self.usage, piece.usage)
+        return piece, [self._merge(delta) for delta in piece.calls]
+
+    def response(self, **ids: Any) -> RunResponse:
+        """Everything taken, as one RunResponse."""
+        return RunResponse(
+            content="".join(self.texts), reasoning_content="".join(self.reasoning) or None,
+            tool_calls=list(self.calls), usage=self.usage, **ids,
+        )
+
+    def _merge(self, delta: CallDelta | ToolCall) -> ToolCall:
+        if isinstance(delta, ToolCall):
+            if not any(call is delta for call in self.calls):
+                self.calls.append(delta)
+            return delta
+        call = self._by_key.get(delta.key) if delta.key is not None else None
+        if call is not None and delta.id and call.id and delta.id != call.id:
+            call = None  # a later turn reusing the index
+        if call is None and delta.id:
+            call = next((known for known in self.calls if known.id == delta.id), None)
+        if call is None:
+            call = ToolCall()
+            self.calls.append(call)
+        if delta.key is not None:
+            self._by_key[delta.key] = call
+        call.id = call.id or delta.id
+        call.name = delta.name or call.name
+        call.arguments += delta.arguments
+        if delta.result is not None:
+            call.result = delta.result
+        return call
+
+
+# -- fields ------------------------------------------------------------------------------------
+
+
+def _get(value: Any, name: str) -> Any:
+    """A field of a dict or an object; None when absent."""
+    if value is None:
+        return None
+    if isinstance(value, dict):
+        return value.get(name)
+    return getattr(value, name, None)
+
+
+def _usage(value: Any) -> Usage | None:
+    """Tokens from any provider's usage record (input/prompt, output/completion)."""
+    if value is None:
+        return None
+    given = [_get(value, name) for name in
+             ("input_tokens", "prompt_tokens", "output_tokens", "completion_tokens")]
+    counts = [count if isinstance(count, int) else None for count in given]
+    usage = Usage(_first(counts[0], counts[1]), _first(counts[2], counts[3]))
+    return usage if usage != Usage() else None
+
+
+def _first(*values: int | None) -> int | None:
+    return next((value for value in values if value is not None), None)
+
+
+def _replace(old: Usage | None, new: Usage) -> Usage:
+    if old is None:
+        return new
+    return Usage(_first(new.input_tokens, old.input_tokens),
+                 _first(new.output_tokens, old.output_tokens))
+
+
+def _add(old: Usage | None, new: Usage) -> Usage:
+    if old is None:
+        return new
+    return Usage(*(None if a is None and b is None else (a or 0) + (b or 0) for a, b in (
+        (old.input_tokens, new.input_tokens), (old.output_tokens, new.output_tokens))))
+
+
+def _as_text(value: Any) -> str:
+    """Content as text: strings as they are, structured output as JSON."""
+    if value is None or isinstance(value, str):
+        return value or ""
+    dump = getattr(value, "model_dump_json", None)
+    if callable(dump):
+        return str(dump())
+    if isinstance(value, (dict, list, tuple)):
+        return json.dumps(value, default=str, ensure_ascii=False)
+    return str(value)
+
+
+def is_single(source: Any) -> bool:
+    """Whether ``source`` is one chunk or answer rather than a stream of them (a pydantic model
+    or a dict is iterable, but never a stream)."""
+    return (
+        isinstance(source, (str, bytes, dict, RunResponse))
+        or hasattr(type(source), "model_fields")
+        or not isinstance(source, Iterable)
+    )
