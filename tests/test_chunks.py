@@ -161,7 +161,8 @@ def langchain_stream() -> list[AIMessageChunk]:
         AIMessageChunk(content="It is "),
         AIMessageChunk(content=[{"type": "text", "text": "sunny.", "index": 1}]),
         AIMessageChunk(content="", usage_metadata=UsageMetadata(
-            input_tokens=12, output_tokens=30, total_tokens=42)),
+            input_tokens=12, output_tokens=30, total_tokens=42, input_token_details={},
+            output_token_details={})),
     ]
 
 
