@@ -142,9 +142,9 @@ def tool_call(prompt: Prompt) -> ToolCall:
     if not prompt.tools:
         return ToolCall("lookup", {"query": prompt.question})
     tool = prompt.tools[0]
-    properties = tool.parameters.get("properties") or {}
-    return ToolCall(tool.name, {name: _argument(schema, prompt.question)
-                                for name, schema in properties.items()})
+    properties = tool.parameters.get("properties") if isinstance(tool.parameters, dict) else None
+    return ToolCall(tool.name, {str(name): _argument(schema, prompt.question)
+                                for name, schema in (properties or {}).items()})
 
 
 def _argument(schema: Any, question: str) -> Any:

@@ -203,13 +203,14 @@ class _Handler(BaseHTTPRequestHandler):
                        api.request_id_header, number)
             return
         number = models._begin(path, body)
-        prompt = api.parse(body)
         try:
+            prompt = api.parse(body)
             reply = models.reply_for(prompt)
-        except Exception as error:
-            broken = Failure(f"the reply scripted for model {prompt.model!r} raised {error!r}")
+        except Exception as error:  # a script's bug, or a body no real API would accept
+            broken = Failure(f"the model server failed on this request to {path} "
+                             f"(model {body.get('model')!r}): {error!r}")
             self._json(500, api.error(broken, number), api.request_id_header, number)
-            raise
+            raise  # and the traceback goes to stderr, for whoever wrote the script
         failure = reply.failure
         streamed = bool(body.get("stream"))
         if failure is not None and not (failure.midstream and streamed):
