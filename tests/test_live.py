@@ -7,8 +7,7 @@ from typing import Any
 
 import pytest
 
-from wfnb import RunResponse
-from wfnb import UnknownChunkError
+from wfnb import RunResponse, UnknownChunkError
 from wfnb._chunks import adapt
 from wfnb.notebook._live import Data, LiveView, RunInfo
 from wfnb.notebook._markdown import BlockSplitter, to_html

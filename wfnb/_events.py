@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
+from wfnb._format import clip, tokens
+
 
 class RunEvent(str, Enum):
     """The kind of a RunResponse (Agno's names and values, so code moves over unchanged)."""
@@ -37,8 +39,8 @@ class ToolCall:
 
     def summary(self, width: int = 60) -> str:
         """One line: ``name(arguments) → result``, each part cut to ``width`` characters."""
-        line = f"{self.name or '?'}({_clip(self.arguments, width)})"
-        return line if self.result is None else f"{line} → {_clip(self.result, width)}"
+        line = f"{self.name or '?'}({clip(self.arguments, width)})"
+        return line if self.result is None else f"{line} → {clip(self.result, width)}"
 
 
 @dataclass(frozen=True)
@@ -49,14 +51,7 @@ class Usage:
     output_tokens: int | None = None
 
     def __str__(self) -> str:
-        shown = [f"{count} {side}" for count, side in
-                 ((self.input_tokens, "in"), (self.output_tokens, "out")) if count is not None]
-        return f"tokens {' / '.join(shown)}" if shown else "tokens unknown"
-
-
-def _clip(text: str, width: int) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= width else text[: width - 1] + "…"
+        return f"tokens {tokens(self.input_tokens, self.output_tokens) or 'unknown'}"
 
 
 @dataclass(repr=False)

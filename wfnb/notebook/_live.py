@@ -126,14 +126,13 @@ class LiveView:
     def think(self, text: str) -> None:
         """Take a piece of the model's reasoning."""
         self._end_answer_part()
-        self._aside.thoughts.append(text)
+        self._aside.think(text)
         self._refresh_when_due()
 
     def call(self, call: ToolCall) -> None:
         """Take a tool call the model began (the same object again as it grows)."""
         self._end_answer_part()
-        if not any(known is call for known in self._aside.calls):
-            self._aside.calls.append(call)
+        self._aside.call(call)
         self._refresh_when_due()
 
     def _refresh_when_due(self) -> None:
@@ -226,33 +225,60 @@ def markdown_bundle(text: str) -> Data:
 
 @dataclass
 class Aside:
-    """Reasoning and tool calls shown apart from the answer: live, then as one output."""
+    """Reasoning and tool calls shown apart from the answer, in stream order: live, then as one
+    output. A run of reasoning is a list of its pieces; a tool call is the growing ToolCall."""
 
-    thoughts: list[str] = field(default_factory=list)
-    calls: list[ToolCall] = field(default_factory=list)
+    items: list[list[str] | ToolCall] = field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return bool(self.thoughts or self.calls)
+        return bool(self.items)
+
+    def think(self, text: str) -> None:
+        last = self.items[-1] if self.items else None
+        if isinstance(last, list):
+            last.append(text)
+        else:
+            self.items.append([text])
+
+    def call(self, call: ToolCall) -> None:
+        if not any(item is call for item in self.items):
+            self.items.append(call)
 
     def bundle(self) -> Data:
-        """The final output: a collapsed Thinking block, one line per tool call."""
-        reasoning = "".join(self.thoughts)
-        html = [_thinking_html(reasoning, "")] if reasoning else []
-        html += [_call_html(call) for call in self.calls]
-        plain = [f"Thinking:\n{reasoning.strip()}"] if reasoning else []
-        plain += [f"tool call: {call.summary()}" for call in self.calls]
+        """The final output: collapsed Thinking blocks, one line per tool call."""
+        html, plain = [], []
+        for item in self.items:
+            if isinstance(item, ToolCall):
+                html.append(_call_html(item))
+                plain.append(f"tool call: {item.summary()}")
+            else:
+                reasoning = "".join(item)
+                html.append(_thinking_html(reasoning, ""))
+                plain.append(f"Thinking:\n{reasoning.strip()}")
         return {"text/html": "".join(html), "text/plain": "\n".join(plain)}
 
     def live_html(self) -> str:
-        """While streaming: the reasoning's last lines, open, and the tool calls so far."""
-        reasoning = "".join(self.thoughts)
-        recent = reasoning if len(reasoning) <= _LIVE_THOUGHTS else "…" + reasoning[
-            -_LIVE_THOUGHTS:]
-        html = _thinking_html(recent, " open") if reasoning else ""
-        return html + "".join(_call_html(call) for call in self.calls)
+        """While streaming: each run of reasoning's last lines, open, and the tool calls."""
+        html = []
+        for item in self.items:
+            if isinstance(item, ToolCall):
+                html.append(_call_html(item))
+            else:
+                html.append(_thinking_html(_last(item, _LIVE_THOUGHTS), " open"))
+        return "".join(html)
 
 
 _LIVE_THOUGHTS = 1500  # characters of reasoning shown while it streams (bounds each refresh)
+
+
+def _last(pieces: list[str], count: int) -> str:
+    """The last ``count`` characters of the joined pieces (joining only those needed)."""
+    size, start = 0, len(pieces)
+    while start > 0 and size <= count:
+        start -= 1
+        size += len(pieces[start])
+    text = "".join(pieces[start:])
+    return text if len(text) <= count else "…" + text[-count:]
 
 
 def _thinking_html(reasoning: str, attributes: str) -> str:

@@ -13,7 +13,8 @@ import asyncio
 import inspect
 import queue
 import time
-from collections.abc import AsyncIterable, Awaitable, Generator, Iterable, Iterator
+from collections.abc import AsyncIterable, Awaitable, Callable, Generator, Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from wfnb._chunks import Collector, is_single
@@ -97,15 +98,30 @@ def _note(info: RunInfo, chunk: Any, had_text: bool) -> None:
             info.cached = True
 
 
+@dataclass(frozen=True)
+class Deferred:
+    """A source made only once the view shows (``%workflow EXPR`` evaluates EXPR there), so an
+    error making it (an HTTP error before a stream starts) fails like one inside the stream."""
+
+    make: Callable[[], Any]
+
+
 def _iterate(source: Any, poll: float) -> Generator[Any, None, None]:
     """Chunks of any source; for async ones, ``_TICK`` markers while waiting ``poll`` seconds."""
+    if isinstance(source, Deferred):
+        return _made(source, poll)
     if isinstance(source, (AsyncIterable, Awaitable)) or _is_async_manager(source):
+        _refuse_opened_elsewhere(source)
         return _from_async(source, poll)
     if _is_manager(source) and not isinstance(source, Iterable):
         return _managed(source)  # e.g. client.chat.completions.stream(...) / messages.stream()
     if is_single(source):
         return _closing(iter([source]))
     return _closing(iter(source))
+
+
+def _made(source: Deferred, poll: float) -> Generator[Any, None, None]:
+    yield from _iterate(source.make(), poll)
 
 
 def _is_manager(source: Any) -> bool:
@@ -198,16 +214,32 @@ def _wait_for_end(handoff: queue.Queue[tuple[str, Any]]) -> None:
             return
 
 
+_INSTEAD = (
+    "pass the call itself, without await (`%workflow client.chat.completions.create(..., "
+    "stream=True)`), or an `async def` that makes and iterates the stream, with a client that "
+    "top-level `await`s in cells have not used: wfnb runs those on one event loop of its own, "
+    "run after run"
+)
+
+
+def _refuse_opened_elsewhere(source: Any) -> None:
+    """Refuse a client's async stream opened before it got here: by a top-level ``await`` in a
+    cell, so on the notebook's own loop, which is busy running this cell."""
+    if not inspect.isasyncgen(source) and getattr(source, "response", None) is not None:
+        raise RuntimeError(
+            f"cannot stream this {type(source).__name__}: it was opened on the notebook's own "
+            f"event loop (by `await` in a cell), which is busy running this cell; {_INSTEAD}"
+        )
+
+
 def _explained(error: BaseException) -> BaseException:
     """An error from using, on wfnb's loop, an async object bound to the notebook's own loop."""
     if isinstance(error, RuntimeError) and any(
         words in str(error) for words in ("different loop", "different event loop")
     ):
         refused = RuntimeError(
-            "this async stream belongs to the notebook's own event loop, which is busy running "
-            "this cell: pass the call without awaiting it, e.g. `%workflow "
-            "client.chat.completions.create(..., stream=True)`, or an `async def` that creates "
-            "and iterates the stream (wfnb runs it on its own loop)"
+            "this async stream or its client belongs to another event loop (the notebook's own, "
+            f"if a top-level `await` in a cell used it first): {_INSTEAD}"
         )
         refused.__cause__ = error
         return refused
