@@ -624,16 +624,18 @@ def test_scripts_answer_by_model_name(model_server: ModelServer) -> None:
         ("search", {"q": "wfnb", "n": 3}), ("fetch", {"url": "x"})]
 
 
-def test_a_script_that_raises_is_reported_to_the_client(
-        model_server: ModelServer) -> None:
+def test_a_script_that_raises_is_reported_to_the_client_and_logged(
+        model_server: ModelServer, caplog: pytest.LogCaptureFixture) -> None:
     def broken(prompt: Prompt) -> Reply:
         raise KeyError("oops")
 
     model_server.script("scripted-broken", broken)
     client = anthropic.Anthropic(base_url=model_server.anthropic_base_url,
                                  api_key=model_server.api_key)
-    with pytest.raises(anthropic.InternalServerError, match="KeyError"):
+    with pytest.raises(anthropic.InternalServerError, match=r"KeyError.*oops"):
         client.messages.create(**anthropic_request("scripted-broken"))
+    [record] = [r for r in caplog.records if r.name == "wfnb.testing"]
+    assert "scripted-broken" in record.getMessage() and record.exc_info is not None
 
 
 @pytest.mark.parametrize("shape", LONG_SHAPES)
@@ -658,6 +660,44 @@ def test_delay_paces_the_stream_so_it_can_be_watched() -> None:
     assert len(arrivals) > 20
     assert arrivals[-1] >= 0.01 * (len(arrivals) - 1)
     assert arrivals[0] < arrivals[-1] / 2  # the first chunk arrives long before the last
+
+
+def test_concurrent_streams_are_served_side_by_side(model_server: ModelServer) -> None:
+    model_server.script("scripted-slow", Reply(text="one two three four five six seven eight",
+                                               delay=0.05))
+
+    async def main() -> tuple[list[str], float]:
+        client = openai.AsyncOpenAI(base_url=model_server.openai_base_url,
+                                    api_key=model_server.api_key)
+
+        async def one() -> str:
+            chat = Chat()
+            async for chunk in await client.chat.completions.create(
+                    model="scripted-slow", messages=USER, stream=True):
+                chat.add(chunk)
+            return chat.text
+
+        started = time.monotonic()
+        texts = await asyncio.gather(*(one() for _ in range(6)))
+        elapsed = time.monotonic() - started
+        await client.close()
+        return list(texts), elapsed
+
+    texts, elapsed = asyncio.run(main())
+    assert texts == ["one two three four five six seven eight"] * 6
+    assert elapsed < 6 * 0.05 * 10 / 2  # one after the other would take 6 x 10 pauses
+
+
+def test_fake_slow_paces_itself_and_a_client_may_hang_up(model_server: ModelServer) -> None:
+    assert model_server.delay == 0
+    client = openai.OpenAI(base_url=model_server.openai_base_url, api_key=model_server.api_key)
+    started = time.monotonic()
+    stream = client.chat.completions.create(model="fake-slow", messages=USER, stream=True)
+    first = [next(stream) for _ in range(5)]
+    assert time.monotonic() - started >= 0.1 * 4
+    stream.close()  # mid-answer: the server stops writing, quietly
+    assert first[-1].choices[0].delta.content
+    assert client.chat.completions.create(model="gpt-test", messages=USER).choices
 
 
 def test_start_stop_and_open_keep_alive_connections() -> None:

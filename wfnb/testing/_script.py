@@ -90,7 +90,8 @@ class Failure:
 class Reply:
     """One answer of the fake model: reasoning, then text, then tool calls (any may be empty).
 
-    ``words_per_delta`` sets how many words each streamed text delta carries.
+    ``words_per_delta`` sets how many words each streamed text delta carries; ``delay``, when
+    set, the seconds between streamed events (instead of the server's ``delay``).
     """
 
     text: str = ""
@@ -98,6 +99,7 @@ class Reply:
     tool_calls: tuple[ToolCall, ...] = ()
     failure: Failure | None = None
     words_per_delta: int = 1
+    delay: float | None = None
 
     @property
     def output_tokens(self) -> int:
@@ -142,9 +144,9 @@ def tool_call(prompt: Prompt) -> ToolCall:
     if not prompt.tools:
         return ToolCall("lookup", {"query": prompt.question})
     tool = prompt.tools[0]
-    properties = tool.parameters.get("properties") or {}
-    return ToolCall(tool.name, {name: _argument(schema, prompt.question)
-                                for name, schema in properties.items()})
+    properties = tool.parameters.get("properties") if isinstance(tool.parameters, dict) else None
+    return ToolCall(tool.name, {str(name): _argument(schema, prompt.question)
+                                for name, schema in (properties or {}).items()})
 
 
 def _argument(schema: Any, question: str) -> Any:
@@ -197,6 +199,7 @@ def scenario_reply(prompt: Prompt) -> Reply:
       answer, then an error event in the stream.
     - ``fake-long-<shape>[-<n>k]``: about n KB (default 20) of one Markdown shape, in
       :data:`LONG_SHAPES`.
+    - ``fake-slow``: the default answer, 0.1 s between events (to interrupt it, or watch it).
     - any other name: the default answer.
     """
     model = prompt.model
@@ -209,6 +212,8 @@ def scenario_reply(prompt: Prompt) -> Reply:
     if (long := _LONG.fullmatch(model)) and long["shape"] in LONG_SHAPES:
         size = int(long["kb"] or 20) * 1000
         return Reply(text=long_text(long["shape"], size), words_per_delta=4)
+    if model == "fake-slow":
+        return Reply(text=answer(prompt), delay=0.1)
     parts = model.split("-")
     thinks = model.startswith("fake-") and "reasoning" in parts
     calls = model.startswith("fake-") and "tool" in parts

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import socket
 import sys
 import threading
@@ -36,6 +37,8 @@ from typing import Any
 from wfnb.testing import _anthropic, _openai_chat, _openai_responses
 from wfnb.testing._script import Failure, Prompt, Reply, Responder, scenario_reply
 from wfnb.testing._wire import Api, Body, ident
+
+logger = logging.getLogger("wfnb.testing")
 
 APIS: dict[str, Api] = {
     "/v1/chat/completions": _openai_chat.API,
@@ -203,13 +206,15 @@ class _Handler(BaseHTTPRequestHandler):
                        api.request_id_header, number)
             return
         number = models._begin(path, body)
-        prompt = api.parse(body)
         try:
+            prompt = api.parse(body)
             reply = models.reply_for(prompt)
-        except Exception as error:
-            broken = Failure(f"the reply scripted for model {prompt.model!r} raised {error!r}")
+        except Exception as error:  # a script's bug, or a body no real API would accept
+            where = f"request {number} to {path} (model {body.get('model')!r})"
+            logger.exception("the model server failed on %s", where)  # the traceback, for you
+            broken = Failure(f"the model server failed on {where}: {error!r}")
             self._json(500, api.error(broken, number), api.request_id_header, number)
-            raise
+            return
         failure = reply.failure
         streamed = bool(body.get("stream"))
         if failure is not None and not (failure.midstream and streamed):
@@ -240,7 +245,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Transfer-Encoding", "chunked")
         self.send_header(api.request_id_header, ident("req_", number))
         self.end_headers()
-        delay = self.server.models.delay
+        delay = self.server.models.delay if reply.delay is None else reply.delay
         try:
             for i, data in enumerate(api.stream(body, prompt, reply, number)):
                 if delay and i:
