@@ -225,7 +225,7 @@ _INSTEAD = (
 def _refuse_opened_elsewhere(source: Any) -> None:
     """Refuse a client's async stream opened before it got here: by a top-level ``await`` in a
     cell, so on the notebook's own loop, which is busy running this cell."""
-    if not inspect.isasyncgen(source) and getattr(source, "response", None) is not None:
+    if hasattr(getattr(source, "response", None), "aiter_bytes"):  # an open httpx response
         raise RuntimeError(
             f"cannot stream this {type(source).__name__}: it was opened on the notebook's own "
             f"event loop (by `await` in a cell), which is busy running this cell; {_INSTEAD}"
