@@ -97,6 +97,8 @@ CASES = {
     "openai-response": 'client.responses.create(model="fake-reasoning", input=QUESTION)',
     "anthropic": 'claude.messages.create(model="fake-reasoning", max_tokens=500, messages=msgs, '
                  'stream=True)',
+    "anthropic-async": 'aclaude.messages.create(model="fake-reasoning", max_tokens=500, '
+                       'messages=msgs, stream=True)',
     "anthropic-helper": 'claude.messages.stream(model="fake-reasoning", max_tokens=500, '
                         'messages=msgs)',
     "anthropic-async-helper": 'aclaude.messages.stream(model="fake-reasoning", max_tokens=500, '
