@@ -329,3 +329,9 @@ def test_tool_call_summary_is_one_short_line() -> None:
     call = ToolCall(name="search", arguments=json.dumps({"q": "x" * 200}), result="a\nb")
     line = call.summary()
     assert "\n" not in line and len(line) < 140 and line.endswith("→ a b")
+
+
+def test_single_content_blocks_are_chunks_too() -> None:
+    blocks = [{"type": "thinking", "thinking": "Sunny? Check."},
+              {"type": "text", "text": "It is "}, {"type": "output_text", "text": "sunny."}]
+    assert collect(blocks)[:2] == ("It is sunny.", "Sunny? Check.")

@@ -145,8 +145,14 @@ def _by_type(chunk: Any, kind: str) -> Piece | None:
         return _ANTHROPIC_EVENTS[kind](chunk)
     if kind == "chunk" and _get(chunk, "chunk") is not None:
         return _openai_chat(_get(chunk, "chunk"))  # .chat.completions.stream(): the raw chunk
-    if kind.split(".", maxsplit=1)[0] in _HELPER_REPEATS:
+    if kind.split(".", maxsplit=1)[0] in _OPENAI_HELPER_REPEATS and "." in kind:
         return _NOTHING
+    if kind in _ANTHROPIC_HELPER_REPEATS and (
+            _get(chunk, "snapshot") is not None or kind == "signature"):
+        return _NOTHING
+    if kind in _BLOCK_TYPES:  # one content block given as a chunk
+        texts, reasoning = _read_blocks([chunk])
+        return Piece(text="".join(texts), reasoning="".join(reasoning))
     if kind == "message" and isinstance(_get(chunk, "content"), list):
         return _anthropic_message(chunk)
     if kind in ("AIMessageChunk", "ai", "AIMessage"):
@@ -154,11 +160,11 @@ def _by_type(chunk: Any, kind: str) -> Piece | None:
     return None
 
 
-#: Events of the OpenAI and Anthropic stream helpers derived from a raw event also handed out.
-_HELPER_REPEATS = frozenset({
-    "content", "refusal", "tool_calls", "logprobs",  # openai .chat.completions.stream()
-    "text", "thinking", "input_json", "citation", "signature",  # anthropic messages.stream()
-})
+#: Events of the OpenAI and Anthropic stream helpers that repeat what a raw event, also handed
+#: out, carries (``content.delta`` ...; Anthropic's ``text``, ``thinking`` ... with a snapshot).
+_OPENAI_HELPER_REPEATS = frozenset({"content", "refusal", "tool_calls", "logprobs"})
+_ANTHROPIC_HELPER_REPEATS = frozenset({"text", "thinking", "input_json", "citation", "signature"})
+_BLOCK_TYPES = frozenset({"text", "output_text", "refusal", "thinking", "reasoning"})
 
 
 # -- OpenAI Chat Completions -------------------------------------------------------------------
@@ -214,21 +220,13 @@ def _responses_event(event: Any, kind: str) -> Piece:
 
 
 def _responses_answer(response: Any) -> Piece:
-    texts: list[str] = []
-    reasoning: list[str] = []
-    calls: list[CallDelta] = []
-    for item in _get(response, "output") or ():
-        kind = _get(item, "type")
-        if kind == "message":
-            texts += [_get(part, "text") or _get(part, "refusal") or ""
-                      for part in _get(item, "content") or ()]
-        elif kind == "reasoning":
-            reasoning += [_get(part, "text") or "" for part in _get(item, "summary") or ()]
-        elif kind == "function_call":
-            calls.append(CallDelta(None, _get(item, "call_id"), _get(item, "name") or "",
-                                   _get(item, "arguments") or ""))
-    return Piece(text="".join(texts), reasoning="".join(reasoning), calls=tuple(calls),
-                 usage=_usage(_get(response, "usage")))
+    items = _get(response, "output") or ()
+    blocks = [part for item in items for part in (
+        _get(item, "content") or () if _get(item, "type") == "message" else [item])]
+    calls = tuple(CallDelta(None, _get(item, "call_id"), _get(item, "name") or "",
+                            _get(item, "arguments") or "")
+                  for item in items if _get(item, "type") == "function_call")
+    return _answer(blocks, calls, _get(response, "usage"))
 
 
 # -- Anthropic Messages ------------------------------------------------------------------------
@@ -280,20 +278,39 @@ _ANTHROPIC_EVENTS: dict[str, Callable[[Any], Piece]] = {
 
 
 def _anthropic_message(message: Any) -> Piece:
+    blocks = _get(message, "content") or ()
+    calls = tuple(CallDelta(None, _get(block, "id"), _get(block, "name") or "",
+                            json.dumps(_get(block, "input") or {}))
+                  for block in blocks if _get(block, "type") in ("tool_use", "server_tool_use"))
+    return _answer(blocks, calls, _get(message, "usage"))
+
+
+def _answer(blocks: Iterable[Any], calls: tuple[CallDelta, ...], usage: Any) -> Piece:
+    texts, reasoning = _read_blocks(blocks)
+    return Piece(text="".join(texts), reasoning="".join(reasoning), calls=calls,
+                 usage=_usage(usage))
+
+
+def _read_blocks(blocks: Iterable[Any]) -> tuple[list[str], list[str]]:
+    """Text and reasoning from content blocks (Anthropic, LangChain, OpenAI Responses parts)."""
     texts: list[str] = []
     reasoning: list[str] = []
-    calls: list[CallDelta] = []
-    for block in _get(message, "content") or ():
+    for block in blocks:
+        if isinstance(block, str):
+            texts.append(block)
+            continue
         kind = _get(block, "type")
-        if kind == "text":
+        if kind in ("text", "output_text"):
             texts.append(_get(block, "text") or "")
+        elif kind == "refusal":
+            texts.append(_get(block, "refusal") or "")
         elif kind == "thinking":
             reasoning.append(_get(block, "thinking") or "")
-        elif kind in ("tool_use", "server_tool_use"):
-            calls.append(CallDelta(None, _get(block, "id"), _get(block, "name") or "",
-                                   json.dumps(_get(block, "input") or {})))
-    return Piece(text="".join(texts), reasoning="".join(reasoning), calls=tuple(calls),
-                 usage=_usage(_get(message, "usage")))
+        elif kind == "reasoning":
+            summary = _get(block, "summary") or ()
+            reasoning.append(_get(block, "reasoning") or "".join(
+                _get(part, "text") or "" for part in summary))
+    return texts, reasoning
 
 
 # -- LangChain ---------------------------------------------------------------------------------
@@ -301,21 +318,7 @@ def _anthropic_message(message: Any) -> Piece:
 
 def _langchain_message(message: Any) -> Piece:
     content = _get(message, "content")
-    texts: list[str] = []
-    reasoning: list[str] = []
-    for block in [content] if isinstance(content, str) else content or ():
-        if isinstance(block, str):
-            texts.append(block)
-            continue
-        kind = _get(block, "type")
-        if kind == "text":
-            texts.append(_get(block, "text") or "")
-        elif kind == "reasoning":
-            summary = _get(block, "summary") or ()
-            reasoning.append(_get(block, "reasoning") or "".join(
-                _get(part, "text") or "" for part in summary))
-        elif kind == "thinking":
-            reasoning.append(_get(block, "thinking") or "")
+    texts, reasoning = _read_blocks([content] if isinstance(content, str) else content or ())
     extra = _get(_get(message, "additional_kwargs"), "reasoning_content")
     if isinstance(extra, str):
         reasoning.append(extra)
