@@ -363,3 +363,25 @@ asyncio.run(once())  # its connection pool stays bound to that loop, now closed
     message = result.error_in_exec._render_traceback_()[0]
     assert "belongs to another event loop" in message
     assert "pass the call itself, without await" in message
+
+
+@pytest.mark.parametrize("body", [
+    "yield from client.chat.completions.create(model='fake-reasoning', messages=msgs, "
+    "stream=True, stream_options={'include_usage': True})",
+    "stream = await aclient.chat.completions.create(model='fake-reasoning', messages=msgs, "
+    "stream=True, stream_options={'include_usage': True})\n"
+    "async for chunk in stream:\n    yield chunk",
+], ids=["sync", "async"])
+def test_workflow_cells_yielding_client_chunks_show_and_store_text(
+    shell: InteractiveShell, body: str
+) -> None:
+    for _ in range(3):
+        shell.display_pub.outputs.clear()  # type: ignore[attr-defined]
+        run(shell, f"%%workflow ask\n{body}\n")
+        assert answer_shown(shell).startswith(ANSWER_START)
+        assert thinking_shown(shell).startswith(f"Thinking:\n{THOUGHT}")
+        assert "tokens 6 in / " in status_line(shell)
+    runs = SqliteWorkflowStorage("notebook_workflows", "tmp/workflows.db").runs("ask")
+    assert [r.status for r in runs] == ["completed"] * 3
+    assert all(r.output and r.output.startswith(ANSWER_START) and r.input_tokens == 6
+               for r in runs)
