@@ -34,11 +34,13 @@ def show(
     freeze_chars: int = 2000,
     info: RunInfo | None = None,
 ) -> RunResponse:
-    """Show a run, or any chunk source, where this process displays; return the whole text.
+    """Show a run, a model client's stream or answer, or any chunk source, where this process
+    displays; return it all as one RunResponse (text, reasoning, tool calls, usage).
 
-    In a notebook: live Markdown (see _live.py); in terminal IPython or plain Python: the text as
-    it comes, then a status line. ``wfnb.show(workflow.run(topic="pasta"))`` is what
-    ``%workflow`` does, without IPython.
+    In a notebook: live Markdown, reasoning and tool calls apart (see _live.py); in terminal
+    IPython or plain Python: the text as it comes, then a status line.
+    ``wfnb.show(workflow.run(topic="pasta"))`` or ``wfnb.show(client.chat.completions.create(...,
+    stream=True))`` is what ``%workflow`` does, without IPython.
     """
     info = info if info is not None else RunInfo()
     view: View
