@@ -754,13 +754,25 @@ def test_langchain_chat_openai_streams_text_tools_and_usage(model_server: ModelS
     assert [(c["name"], c["args"]) for c in call.tool_calls] == [
         ("get_weather", {"city": QUESTION})]
 
-    async def main() -> list[str]:
-        answers = []
-        for _ in range(3):
-            answers.append(add_up([c async for c in llm.astream(QUESTION)]).content)
-        return answers
 
-    assert len(set(asyncio.run(main()))) == 1
+
+def test_langchain_chat_openai_astream_reused_on_one_loop() -> None:
+    from langchain_openai import ChatOpenAI
+
+    # A server of its own: langchain-openai caches one async HTTP client per base URL for the
+    # whole process, bound to the loop that first used it, which asyncio.run() then closes.
+    with ModelServer() as server:
+        llm = ChatOpenAI(model="gpt-test", base_url=server.openai_base_url,
+                         api_key=SecretStr(server.api_key), stream_usage=True)
+
+        async def main() -> list[str]:
+            answers = []
+            for _ in range(3):
+                answers.append(add_up([c async for c in llm.astream(QUESTION)]).content)
+            return answers
+
+        answers = asyncio.run(main())
+    assert len(set(answers)) == 1 and answers[0].startswith(f"**You asked:** {QUESTION}")
 
 
 def test_langchain_chat_openai_on_the_responses_api(model_server: ModelServer) -> None:
