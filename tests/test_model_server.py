@@ -92,7 +92,12 @@ def test_chat_stream_frames_are_valid_chunks_then_usage_then_done(
     assert events[-1] == (None, "[DONE]")
     assert all(name is None for name, _ in events)
     chunks = [ChatCompletionChunk.model_validate_json(data) for _, data in events[:-1]]
-    assert chunks[0].choices[0].delta.role == "assistant"
+    first = chunks[0].choices[0].delta
+    assert first.role == "assistant"
+    if model == "fake-tool":  # only a call: the role comes with it, as OpenAI sends it
+        assert first.content is None and first.tool_calls and first.tool_calls[0].id
+    else:
+        assert first.content == "" and not first.tool_calls
     assert chunks[-1].choices == [] and chunks[-1].usage is not None
     assert all(json.loads(data)["usage"] is None for _, data in events[:-2])
     finish = chunks[-2].choices[0].finish_reason
