@@ -57,7 +57,16 @@ class RecordedRequest:
 
 class ModelServer:
     """OpenAI- and Anthropic-compatible fake models on ``127.0.0.1:port`` (a free port by
-    default); ``delay`` seconds pass between streamed events, so live displays can be seen."""
+    default); ``delay`` seconds pass between streamed events, so live displays can be seen.
+
+    The request's ``model`` picks the answer (details in :func:`scenario_reply`):
+    ``fake-reasoning`` thinks first; ``fake-tool`` calls the first tool offered, and answers with
+    its result once that is sent back; ``fake-reasoning-tool`` does both; ``fake-error-<status>``
+    fails with that HTTP status; ``fake-error-midstream`` fails half-way through the stream;
+    ``fake-slow`` pauses 0.1 s between events; ``fake-long-<shape>[-<n>k]`` writes n KB of
+    Markdown paragraphs, code, list, table or line; any other name gets a short answer quoting
+    the question. :meth:`script` sets your own answers.
+    """
 
     api_key = "wfnb-local"  # any key works; the clients insist on having one
 
