@@ -328,3 +328,15 @@ def test_terminals_show_reasoning_and_tool_calls_apart(
     assert '\n[tool call: get_weather({"city": "Why is the sky blue?"})]\n' in printed
     (status,) = [line for line in printed.splitlines() if line.startswith("[done · ")]
     assert "tokens" in status
+
+
+def test_a_dict_answer_shows_its_text_and_a_plain_dict_is_refused(shell: InteractiveShell) -> None:
+    run(shell, 'answer = client.chat.completions.create(model="fake-reasoning", messages=msgs)')
+    assert run(shell, "%workflow answer.model_dump()").content.startswith(ANSWER_START)
+    assert answer_shown(shell).startswith(ANSWER_START)
+    shell.display_pub.outputs.clear()  # type: ignore[attr-defined]
+    result = shell.run_cell('%workflow {"id": 1, "choice": "x"}')
+    assert isinstance(result.error_in_exec, WorkflowRunError)
+    assert "UnknownChunkError: wfnb cannot show a chunk of type builtins.dict" in (
+        result.error_in_exec._render_traceback_()[0])
+    assert saved_text(shell) == ""  # not its keys

@@ -46,7 +46,7 @@ def register_chunk_adapter(kind: type, adapter: ChunkAdapter) -> None:
     _ADAPTERS[kind] = adapter
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CallDelta:
     """A piece of a tool call: ``key`` ties the pieces of one call together within a stream."""
 
@@ -57,7 +57,7 @@ class CallDelta:
     result: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Piece:
     """What one chunk carries. ``usage`` replaces the totals, or adds to them if ``adds_usage``;
     ``whole`` marks text that repeats the whole answer (shown only when nothing else was)."""
@@ -79,9 +79,10 @@ def adapt(chunk: Any) -> Piece:
         return _NOTHING
     if isinstance(chunk, str):
         return Piece(text=chunk)
-    for kind in type(chunk).__mro__:
-        if kind in _ADAPTERS:
-            return _from_registered(_ADAPTERS[kind](chunk))
+    if _ADAPTERS:
+        for kind in type(chunk).__mro__:
+            if kind in _ADAPTERS:
+                return _from_registered(_ADAPTERS[kind](chunk))
     if isinstance(chunk, RunResponse):
         return _from_run_response(chunk)
     if isinstance(chunk, tuple) and len(chunk) == 2 and isinstance(chunk[1], dict):
@@ -446,12 +447,28 @@ class Collector:
 
 
 def _get(value: Any, name: str) -> Any:
-    """A field of a dict or an object; None when absent."""
+    """A field of a dict or an object; None when absent (a pydantic model's missing field is
+    looked up in its extras, not by getattr: a failed getattr costs an exception per chunk)."""
     if value is None:
         return None
     if isinstance(value, dict):
         return value.get(name)
+    fields = getattr(value, "__dict__", None)
+    if fields is not None and name in fields:
+        return fields[name]
+    if hasattr(value, "__pydantic_extra__"):
+        extra = value.__pydantic_extra__
+        if extra and name in extra:
+            return extra[name]
+        kind = type(value)
+        if kind not in _CLASS_ATTRIBUTES:
+            _CLASS_ATTRIBUTES[kind] = frozenset(dir(kind))
+        if name not in _CLASS_ATTRIBUTES[kind]:  # neither a field nor a property
+            return None
     return getattr(value, name, None)
+
+
+_CLASS_ATTRIBUTES: dict[type, frozenset[str]] = {}  # names a pydantic model class defines
 
 
 def _usage(value: Any) -> Usage | None:

@@ -117,9 +117,7 @@ class LiveView:
 
     def add(self, text: str) -> None:
         """Take one chunk; refresh the display if the refresh interval has passed."""
-        if self._aside:
-            self._settle(self._aside.bundle())
-            self._aside = Aside()
+        self._end_aside()
         self._pending.append(text)
         self._refresh_when_due()
 
@@ -145,15 +143,18 @@ class LiveView:
         if self._aside or not (self._pending or self._tail):
             return
         self._absorb()
-        self._settle(markdown_bundle(self._tail) if self._tail else None)
-        self._tail, self._block_ends, self._splitter = "", [], BlockSplitter()
-
-    def _settle(self, bundle: Data | None) -> None:
-        """Empty the placeholder, show ``bundle`` after it for good, and a new placeholder."""
-        self._publish(_EMPTY, self._placeholder, True)
-        if bundle is not None:
-            self._show(bundle)
+        self._replace_placeholder(self._tail)
         self._placeholder = self._show(_EMPTY)
+        self._tail, self._block_ends, self._splitter = "", [], BlockSplitter()  # text anew
+
+    def _end_aside(self) -> None:
+        """Show the reasoning and tool calls for good, as one output, before the answer resumes."""
+        if not self._aside:
+            return
+        self._replace_placeholder("")
+        self._show(self._aside.bundle())
+        self._placeholder = self._show(_EMPTY)
+        self._aside = Aside()
 
     def tick(self) -> None:
         """Show what has arrived (called on chunks, and by runners while a source is idle).
@@ -210,8 +211,7 @@ class LiveView:
     def finish(self, state: str) -> None:
         """Show the rest of the text and the final status line."""
         self._absorb()
-        if self._aside:
-            self._settle(self._aside.bundle())
+        self._end_aside()
         self._replace_placeholder(self._tail)
         line = self.info.line(state, self._clock())
         self._show({"text/html": f"<div class='wfnb-status'>{escape(line)}</div>",
