@@ -83,17 +83,19 @@ class ModelServer:
 
     @property
     def url(self) -> str:
-        """``http://127.0.0.1:<port>``: the base URL for Anthropic clients."""
+        """``http://127.0.0.1:<port>``, while the server runs."""
         if self._http is None:
             raise RuntimeError("the model server is not running: call start() or use `with`")
         return f"http://127.0.0.1:{self._http.server_address[1]}"
 
     @property
     def openai_base_url(self) -> str:
+        """``http://127.0.0.1:<port>/v1``: the ``base_url`` for OpenAI clients."""
         return f"{self.url}/v1"
 
     @property
     def anthropic_base_url(self) -> str:
+        """The ``base_url`` for Anthropic clients (they add ``/v1`` themselves)."""
         return self.url
 
     def script(self, model: str, reply: Reply | str | Responder) -> None:
@@ -106,11 +108,13 @@ class ModelServer:
             self._scripts[model] = responder
 
     def reply_for(self, prompt: Prompt) -> Reply:
+        """What this server answers ``prompt``: its model's script, else the scenario."""
         with self._lock:
             responder = self._scripts.get(prompt.model, scenario_reply)
         return responder(prompt)
 
     def start(self) -> ModelServer:
+        """Serve from a daemon thread (again, after stop(): on a new free port unless given)."""
         if self._http is not None:
             return self
         self._http = _HTTPServer(("127.0.0.1", self._port), _Handler, self)
