@@ -177,6 +177,23 @@ def test_bad_requests_get_the_apis_error_bodies(model_server: ModelServer) -> No
     assert status == 404 and "/v1/embeddings" in json.loads(body)["error"]["message"]
 
 
+def test_both_clients_list_the_models_and_get_404s_in_their_format(
+        model_server: ModelServer) -> None:
+    model_server.script("scripted-listed", "Listed.")
+    client = openai.OpenAI(base_url=model_server.openai_base_url, api_key=model_server.api_key)
+    listed = [model.id for model in client.models.list()]
+    assert {"fake-reasoning", "fake-tool", "fake-long-table", "scripted-listed"} <= set(listed)
+    claude = anthropic.Anthropic(base_url=model_server.anthropic_base_url,
+                                 api_key=model_server.api_key)
+    assert [model.id for model in claude.models.list()] == listed
+    assert client.models.retrieve("any-name").id == "any-name"
+    assert claude.models.retrieve("fake-tool").display_name == "fake-tool"
+    with pytest.raises(openai.NotFoundError, match="no such endpoint: GET /v1/files"):
+        client.files.list()
+    status, _, body = post(model_server, "/v1/messages/batches", {})
+    assert status == 404 and "error" in json.loads(body)
+
+
 # -- OpenAI Chat Completions through the real client ----------------------------------------
 
 

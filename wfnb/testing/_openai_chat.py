@@ -45,6 +45,15 @@ def error_body(failure: Failure, number: int) -> Body:
     return {"error": error_object(failure)}
 
 
+def model_info(name: str) -> Body:
+    """``GET /v1/models/{name}``, as OpenAI describes a model."""
+    return {"id": name, "object": "model", "created": CREATED, "owned_by": "wfnb"}
+
+
+def model_list(names: list[str]) -> Body:
+    return {"object": "list", "data": [model_info(name) for name in names]}
+
+
 def parse(body: Body) -> Prompt:
     messages = [m for m in body.get("messages") or [] if isinstance(m, dict)]
     tools = tuple(

@@ -2,8 +2,8 @@
 
 It serves OpenAI Chat Completions (``POST /v1/chat/completions``), OpenAI Responses
 (``POST /v1/responses``) and Anthropic Messages (``POST /v1/messages``) on 127.0.0.1, streamed
-(Server-Sent Events, chunked HTTP/1.1 with keep-alive) or not, in the wire formats the real APIs
-use, so ``openai``, ``anthropic`` and the frameworks built on them do real HTTP and real SSE
+(Server-Sent Events, chunked HTTP/1.1 with keep-alive) or not, and lists its models
+(``GET /v1/models``), in the wire formats the real APIs use, so ``openai``, ``anthropic`` and the frameworks built on them do real HTTP and real SSE
 parsing. What it answers is deterministic (see :func:`wfnb.testing._script.scenario_reply`)
 and scriptable per model name with :meth:`ModelServer.script`::
 
@@ -29,13 +29,21 @@ import socket
 import sys
 import threading
 import time
+import urllib.parse
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
 
 from wfnb.testing import _anthropic, _openai_chat, _openai_responses
-from wfnb.testing._script import Failure, Prompt, Reply, Responder, scenario_reply
+from wfnb.testing._script import (
+    SCENARIO_MODELS,
+    Failure,
+    Prompt,
+    Reply,
+    Responder,
+    scenario_reply,
+)
 from wfnb.testing._wire import Api, Body, ident
 
 logger = logging.getLogger("wfnb.testing")
@@ -106,6 +114,11 @@ class ModelServer:
         responder = reply if callable(reply) else _constant(reply)
         with self._lock:
             self._scripts[model] = responder
+
+    def scripted_models(self) -> list[str]:
+        """The model names :meth:`script` has set, sorted."""
+        with self._lock:
+            return sorted(self._scripts)
 
     def reply_for(self, prompt: Prompt) -> Reply:
         """What this server answers ``prompt``: its model's script, else the scenario."""
@@ -199,6 +212,21 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet: a test or notebook should not print a line per request."""
 
+    def do_GET(self) -> None:
+        """``GET /v1/models``: the scenarios and scripted models; ``GET /v1/models/{name}``:
+        any name (every name answers). In the format of the asking client's API."""
+        path = self.path.split("?", 1)[0]
+        wire = _anthropic if self._from_anthropic() else _openai_chat
+        header = wire.API.request_id_header
+        if path == "/v1/models":
+            names = [*SCENARIO_MODELS, *self.server.models.scripted_models()]
+            self._json(200, wire.model_list(names), header, 0)
+        elif path.startswith("/v1/models/") and len(path) > len("/v1/models/"):
+            self._json(200, wire.model_info(urllib.parse.unquote(path[len("/v1/models/"):])),
+                       header, 0)
+        else:
+            self._not_found("GET", path)
+
     def do_POST(self) -> None:
         models = self.server.models
         path = self.path.split("?", 1)[0]
@@ -206,8 +234,7 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length)
         if api is None:
-            self._json(404, _openai_chat.error_body(
-                Failure(f"no such endpoint: POST {path}", 404), 0), "x-request-id", 0)
+            self._not_found("POST", path)
             return
         try:
             body = json.loads(raw)
@@ -238,6 +265,14 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._json(200, api.complete(body, prompt, reply, number), api.request_id_header,
                        number)
+
+    def _from_anthropic(self) -> bool:
+        return "anthropic-version" in self.headers  # every Anthropic client sends it
+
+    def _not_found(self, method: str, path: str) -> None:
+        api = (_anthropic if self._from_anthropic() else _openai_chat).API
+        failure = Failure(f"no such endpoint: {method} {path}", 404)
+        self._json(404, api.error(failure, 0), api.request_id_header, 0)
 
     def _json(self, status: int, data: Body, request_id_header: str, number: int) -> None:
         payload = json.dumps(data, ensure_ascii=False).encode()
