@@ -3,9 +3,10 @@
 It serves OpenAI Chat Completions (``POST /v1/chat/completions``), OpenAI Responses
 (``POST /v1/responses``) and Anthropic Messages (``POST /v1/messages``) on 127.0.0.1, streamed
 (Server-Sent Events, chunked HTTP/1.1 with keep-alive) or not, and lists its models
-(``GET /v1/models``), in the wire formats the real APIs use, so ``openai``, ``anthropic`` and the frameworks built on them do real HTTP and real SSE
-parsing. What it answers is deterministic (see :func:`wfnb.testing._script.scenario_reply`)
-and scriptable per model name with :meth:`ModelServer.script`::
+(``GET /v1/models``), in the wire formats the real APIs use, so ``openai``, ``anthropic`` and
+the frameworks built on them do real HTTP and real SSE parsing. What it answers is
+deterministic (see :func:`wfnb.testing.scenario_reply`) and scriptable per model name with
+:meth:`ModelServer.script`::
 
     from openai import OpenAI
     from wfnb.testing import ModelServer
