@@ -340,3 +340,24 @@ def test_a_dict_answer_shows_its_text_and_a_plain_dict_is_refused(shell: Interac
     assert "UnknownChunkError: wfnb cannot show a chunk of type builtins.dict" in (
         result.error_in_exec._render_traceback_()[0])
     assert saved_text(shell) == ""  # not its keys
+
+
+def test_a_client_bound_to_another_loop_gets_a_message_saying_what_to_write(
+    shell: InteractiveShell,
+) -> None:
+    run(shell, """
+import asyncio
+used = openai.AsyncOpenAI(base_url=server.openai_base_url, api_key=server.api_key)
+
+async def once():
+    return await used.chat.completions.create(model="fake-reasoning", messages=msgs)
+
+asyncio.run(once())  # its connection pool stays bound to that loop, now closed
+""")
+    result = shell.run_cell(
+        '%workflow used.chat.completions.create(model="fake-reasoning", messages=msgs, '
+        'stream=True)')
+    assert isinstance(result.error_in_exec, WorkflowRunError)
+    message = result.error_in_exec._render_traceback_()[0]
+    assert "belongs to another event loop" in message
+    assert "pass the call itself, without await" in message

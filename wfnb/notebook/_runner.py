@@ -225,7 +225,7 @@ _INSTEAD = (
 def _refuse_opened_elsewhere(source: Any) -> None:
     """Refuse a client's async stream opened before it got here: by a top-level ``await`` in a
     cell, so on the notebook's own loop, which is busy running this cell."""
-    if not inspect.isasyncgen(source) and getattr(source, "response", None) is not None:
+    if hasattr(getattr(source, "response", None), "aiter_bytes"):  # an open httpx response
         raise RuntimeError(
             f"cannot stream this {type(source).__name__}: it was opened on the notebook's own "
             f"event loop (by `await` in a cell), which is busy running this cell; {_INSTEAD}"
@@ -235,11 +235,13 @@ def _refuse_opened_elsewhere(source: Any) -> None:
 def _explained(error: BaseException) -> BaseException:
     """An error from using, on wfnb's loop, an async object bound to the notebook's own loop."""
     if isinstance(error, RuntimeError) and any(
-        words in str(error) for words in ("different loop", "different event loop")
+        words in str(error)
+        for words in ("different loop", "different event loop", "Event loop is closed")
     ):
         refused = RuntimeError(
             "this async stream or its client belongs to another event loop (the notebook's own, "
-            f"if a top-level `await` in a cell used it first): {_INSTEAD}"
+            "if a top-level `await` in a cell used it first, or one `asyncio.run` closed): "
+            f"{_INSTEAD}"
         )
         refused.__cause__ = error
         return refused
