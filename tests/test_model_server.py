@@ -36,7 +36,15 @@ from openai.types.responses import (
 )
 from pydantic import SecretStr, TypeAdapter
 
-from wfnb.testing import LONG_SHAPES, ModelServer, Prompt, Reply, ToolCall, count_tokens
+from wfnb.testing import (
+    LONG_SHAPES,
+    Failure,
+    ModelServer,
+    Prompt,
+    Reply,
+    ToolCall,
+    count_tokens,
+)
 
 QUESTION = "What is the weather in Paris today?"
 USER: Any = [{"role": "user", "content": QUESTION}]
@@ -165,6 +173,26 @@ def test_non_streamed_answers_are_valid(model_server: ModelServer, model: str) -
         "model": model, "max_tokens": 9, "messages": USER, "tools": ANTHROPIC_TOOLS})
     parsed = anthropic.types.Message.model_validate_json(message)
     assert parsed.stop_reason == ("tool_use" if "tool" in model else "end_turn")
+
+
+def get(server: ModelServer, path: str, headers: dict[str, str]) -> Any:
+    connection = http.client.HTTPConnection("127.0.0.1", int(server.url.rsplit(":", 1)[1]))
+    connection.request("GET", path, headers=headers)
+    response = connection.getresponse()
+    assert response.status == 200
+    body = json.loads(response.read())
+    connection.close()
+    return body
+
+
+def test_model_lists_are_valid_in_both_formats(model_server: ModelServer) -> None:
+    openai_list = get(model_server, "/v1/models", {})
+    models = [openai.types.Model.model_validate(m) for m in openai_list["data"]]
+    assert openai_list["object"] == "list" and models[0].id == "fake-reasoning"
+    claude_list = get(model_server, "/v1/models", {"anthropic-version": "2023-06-01"})
+    infos = [anthropic.types.ModelInfo.model_validate(m) for m in claude_list["data"]]
+    assert [info.id for info in infos] == [model.id for model in models]
+    assert claude_list["first_id"] == "fake-reasoning" and claude_list["has_more"] is False
 
 
 def test_bad_requests_get_the_apis_error_bodies(model_server: ModelServer) -> None:
@@ -626,6 +654,19 @@ def test_anthropic_errors_raise_the_clients_exception_classes(
 
 
 # -- scripting, shapes, pacing, lifecycle ---------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/v1/chat/completions", "/v1/responses", "/v1/messages"])
+def test_a_scripted_midstream_failure_without_text_still_fails_the_stream(
+        model_server: ModelServer, path: str) -> None:
+    model_server.script("scripted-fails-at-once", Reply(failure=Failure("gone", midstream=True)))
+    body = {"model": "scripted-fails-at-once", "messages": USER, "input": QUESTION,
+            "max_tokens": 5, "stream": True}
+    status, _, payload = post(model_server, path, body)
+    assert status == 200
+    events = sse(payload)
+    assert "gone" in events[-1][1] and (None, "[DONE]") not in events
+    assert not any("completed" in data or "message_stop" in data for _, data in events)
 
 
 def test_scripts_answer_by_model_name(model_server: ModelServer) -> None:
