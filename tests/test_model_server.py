@@ -36,7 +36,15 @@ from openai.types.responses import (
 )
 from pydantic import SecretStr, TypeAdapter
 
-from wfnb.testing import LONG_SHAPES, ModelServer, Prompt, Reply, ToolCall, count_tokens
+from wfnb.testing import (
+    LONG_SHAPES,
+    Failure,
+    ModelServer,
+    Prompt,
+    Reply,
+    ToolCall,
+    count_tokens,
+)
 
 QUESTION = "What is the weather in Paris today?"
 USER: Any = [{"role": "user", "content": QUESTION}]
@@ -92,7 +100,12 @@ def test_chat_stream_frames_are_valid_chunks_then_usage_then_done(
     assert events[-1] == (None, "[DONE]")
     assert all(name is None for name, _ in events)
     chunks = [ChatCompletionChunk.model_validate_json(data) for _, data in events[:-1]]
-    assert chunks[0].choices[0].delta.role == "assistant"
+    first = chunks[0].choices[0].delta
+    assert first.role == "assistant"
+    if model == "fake-tool":  # only a call: the role comes with it, as OpenAI sends it
+        assert first.content is None and first.tool_calls and first.tool_calls[0].id
+    else:
+        assert first.content == "" and not first.tool_calls
     assert chunks[-1].choices == [] and chunks[-1].usage is not None
     assert all(json.loads(data)["usage"] is None for _, data in events[:-2])
     finish = chunks[-2].choices[0].finish_reason
@@ -162,6 +175,26 @@ def test_non_streamed_answers_are_valid(model_server: ModelServer, model: str) -
     assert parsed.stop_reason == ("tool_use" if "tool" in model else "end_turn")
 
 
+def get(server: ModelServer, path: str, headers: dict[str, str]) -> Any:
+    connection = http.client.HTTPConnection("127.0.0.1", int(server.url.rsplit(":", 1)[1]))
+    connection.request("GET", path, headers=headers)
+    response = connection.getresponse()
+    assert response.status == 200
+    body = json.loads(response.read())
+    connection.close()
+    return body
+
+
+def test_model_lists_are_valid_in_both_formats(model_server: ModelServer) -> None:
+    openai_list = get(model_server, "/v1/models", {})
+    models = [openai.types.Model.model_validate(m) for m in openai_list["data"]]
+    assert openai_list["object"] == "list" and models[0].id == "fake-reasoning"
+    claude_list = get(model_server, "/v1/models", {"anthropic-version": "2023-06-01"})
+    infos = [anthropic.types.ModelInfo.model_validate(m) for m in claude_list["data"]]
+    assert [info.id for info in infos] == [model.id for model in models]
+    assert claude_list["first_id"] == "fake-reasoning" and claude_list["has_more"] is False
+
+
 def test_bad_requests_get_the_apis_error_bodies(model_server: ModelServer) -> None:
     status, headers, body = post(model_server, "/v1/chat/completions", None, raw=b"{not json")
     assert status == 400 and headers["x-should-retry"] == "false"
@@ -170,6 +203,23 @@ def test_bad_requests_get_the_apis_error_bodies(model_server: ModelServer) -> No
     assert status == 400 and json.loads(body)["error"]["type"] == "invalid_request_error"
     status, _, body = post(model_server, "/v1/embeddings", {"model": "x"})
     assert status == 404 and "/v1/embeddings" in json.loads(body)["error"]["message"]
+
+
+def test_both_clients_list_the_models_and_get_404s_in_their_format(
+        model_server: ModelServer) -> None:
+    model_server.script("scripted-listed", "Listed.")
+    client = openai.OpenAI(base_url=model_server.openai_base_url, api_key=model_server.api_key)
+    listed = [model.id for model in client.models.list()]
+    assert {"fake-reasoning", "fake-tool", "fake-long-table", "scripted-listed"} <= set(listed)
+    claude = anthropic.Anthropic(base_url=model_server.anthropic_base_url,
+                                 api_key=model_server.api_key)
+    assert [model.id for model in claude.models.list()] == listed
+    assert client.models.retrieve("any-name").id == "any-name"
+    assert claude.models.retrieve("fake-tool").display_name == "fake-tool"
+    with pytest.raises(openai.NotFoundError, match="no such endpoint: GET /v1/files"):
+        client.files.list()
+    status, _, body = post(model_server, "/v1/messages/batches", {})
+    assert status == 404 and "error" in json.loads(body)
 
 
 # -- OpenAI Chat Completions through the real client ----------------------------------------
@@ -606,6 +656,19 @@ def test_anthropic_errors_raise_the_clients_exception_classes(
 # -- scripting, shapes, pacing, lifecycle ---------------------------------------------------
 
 
+@pytest.mark.parametrize("path", ["/v1/chat/completions", "/v1/responses", "/v1/messages"])
+def test_a_scripted_midstream_failure_without_text_still_fails_the_stream(
+        model_server: ModelServer, path: str) -> None:
+    model_server.script("scripted-fails-at-once", Reply(failure=Failure("gone", midstream=True)))
+    body = {"model": "scripted-fails-at-once", "messages": USER, "input": QUESTION,
+            "max_tokens": 5, "stream": True}
+    status, _, payload = post(model_server, path, body)
+    assert status == 200
+    events = sse(payload)
+    assert "gone" in events[-1][1] and (None, "[DONE]") not in events
+    assert not any("completed" in data or "message_stop" in data for _, data in events)
+
+
 def test_scripts_answer_by_model_name(model_server: ModelServer) -> None:
     model_server.script("scripted-text", "Hello from a script.")
     model_server.script("scripted-reply", Reply(reasoning="Hmm.", tool_calls=(
@@ -754,13 +817,25 @@ def test_langchain_chat_openai_streams_text_tools_and_usage(model_server: ModelS
     assert [(c["name"], c["args"]) for c in call.tool_calls] == [
         ("get_weather", {"city": QUESTION})]
 
-    async def main() -> list[str]:
-        answers = []
-        for _ in range(3):
-            answers.append(add_up([c async for c in llm.astream(QUESTION)]).content)
-        return answers
 
-    assert len(set(asyncio.run(main()))) == 1
+
+def test_langchain_chat_openai_astream_reused_on_one_loop() -> None:
+    from langchain_openai import ChatOpenAI
+
+    # A server of its own: langchain-openai caches one async HTTP client per base URL for the
+    # whole process, bound to the loop that first used it, which asyncio.run() then closes.
+    with ModelServer() as server:
+        llm = ChatOpenAI(model="gpt-test", base_url=server.openai_base_url,
+                         api_key=SecretStr(server.api_key), stream_usage=True)
+
+        async def main() -> list[str]:
+            answers = []
+            for _ in range(3):
+                answers.append(add_up([c async for c in llm.astream(QUESTION)]).content)
+            return answers
+
+        answers = asyncio.run(main())
+    assert len(set(answers)) == 1 and answers[0].startswith(f"**You asked:** {QUESTION}")
 
 
 def test_langchain_chat_openai_on_the_responses_api(model_server: ModelServer) -> None:

@@ -39,6 +39,17 @@ def error_body(failure: Failure, number: int) -> Body:
     return {"type": "error", "error": error_object(failure), "request_id": ident("req_", number)}
 
 
+def model_info(name: str) -> Body:
+    """``GET /v1/models/{name}``, as Anthropic describes a model."""
+    return {"type": "model", "id": name, "display_name": name,
+            "created_at": "2026-01-01T00:00:00Z", "lifecycle": "active"}
+
+
+def model_list(names: list[str]) -> Body:
+    return {"data": [model_info(name) for name in names], "has_more": False,
+            "first_id": names[0] if names else None, "last_id": names[-1] if names else None}
+
+
 def parse(body: Body) -> Prompt:
     messages = [m for m in body.get("messages") or [] if isinstance(m, dict)]
     tools = tuple(ToolSpec(str(t.get("name", "")), t.get("input_schema") or {})

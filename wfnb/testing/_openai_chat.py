@@ -2,10 +2,12 @@
 
 Streamed: a role chunk, ``reasoning_content`` deltas (as DeepSeek and vLLM send reasoning),
 content deltas, ``tool_calls`` deltas (id, type and name first, then argument fragments, by
-index), a chunk with ``finish_reason``, a usage-only chunk with empty ``choices`` when
-``stream_options.include_usage`` is set (every other chunk then says ``"usage": null``), and
-``data: [DONE]``. A mid-stream failure is a ``data:`` line holding an ``error`` object, which the
-openai client raises as ``APIError``; errors are ``{"error": {message, type, param, code}}``.
+index; an answer that only calls tools carries the role in its first call's chunk, with
+``"content": null``), a chunk with ``finish_reason``, a usage-only chunk with empty ``choices``
+when ``stream_options.include_usage`` is set (every other chunk then says ``"usage": null``),
+and ``data: [DONE]``. A mid-stream failure is a ``data:`` line holding an ``error`` object,
+which the openai client raises as ``APIError``; errors are
+``{"error": {message, type, param, code}}``.
 """
 
 from __future__ import annotations
@@ -41,6 +43,15 @@ def error_object(failure: Failure) -> Body:
 
 def error_body(failure: Failure, number: int) -> Body:
     return {"error": error_object(failure)}
+
+
+def model_info(name: str) -> Body:
+    """``GET /v1/models/{name}``, as OpenAI describes a model."""
+    return {"id": name, "object": "model", "created": CREATED, "owned_by": "wfnb"}
+
+
+def model_list(names: list[str]) -> Body:
+    return {"object": "list", "data": [model_info(name) for name in names]}
 
 
 def parse(body: Body) -> Prompt:
@@ -129,7 +140,10 @@ def stream(body: Body, prompt: Prompt, reply: Reply, number: int) -> Frames:
             data["usage"] = None
         return frame(data)
 
-    yield chunk({"role": "assistant", "content": "", "refusal": None})
+    role: Body = {"role": "assistant", "content": "", "refusal": None}
+    calls_only = reply.failure is None and not (reply.text or reply.reasoning)
+    if not (calls_only and reply.tool_calls):
+        yield chunk(role)
     for piece in reply.reasoning_deltas():
         yield chunk({"content": None, "reasoning_content": piece})
     for piece in reply.text_deltas():
@@ -138,9 +152,11 @@ def stream(body: Body, prompt: Prompt, reply: Reply, number: int) -> Frames:
         yield frame(error_body(reply.failure, number))
         return
     for i, call in enumerate(reply.tool_calls):
-        yield chunk({"tool_calls": [{"index": i, "id": ident("call_", number, i),
-                                     "type": "function",
-                                     "function": {"name": call.name, "arguments": ""}}]})
+        header = {"tool_calls": [{"index": i, "id": ident("call_", number, i),
+                                  "type": "function",
+                                  "function": {"name": call.name, "arguments": ""}}]}
+        # A model that only calls tools sends its role with the first call, content null.
+        yield chunk({**role, "content": None, **header} if calls_only and i == 0 else header)
         for fragment in split_json(call.arguments_json):
             yield chunk({"tool_calls": [{"index": i, "function": {"arguments": fragment}}]})
     yield chunk({}, finish_reason(reply))

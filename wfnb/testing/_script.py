@@ -189,6 +189,12 @@ def long_text(shape: str, size: int) -> str:
     return "".join(parts)
 
 
+SCENARIO_MODELS = (
+    "fake-reasoning", "fake-tool", "fake-reasoning-tool", "fake-error-500", "fake-error-529",
+    "fake-error-midstream", "fake-slow", *(f"fake-long-{shape}" for shape in LONG_SHAPES),
+)
+
+
 def scenario_reply(prompt: Prompt) -> Reply:
     """The built-in scenarios, chosen by the request's ``model``:
 

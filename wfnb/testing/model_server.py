@@ -2,10 +2,11 @@
 
 It serves OpenAI Chat Completions (``POST /v1/chat/completions``), OpenAI Responses
 (``POST /v1/responses``) and Anthropic Messages (``POST /v1/messages``) on 127.0.0.1, streamed
-(Server-Sent Events, chunked HTTP/1.1 with keep-alive) or not, in the wire formats the real APIs
-use, so ``openai``, ``anthropic`` and the frameworks built on them do real HTTP and real SSE
-parsing. What it answers is deterministic (see :func:`wfnb.testing._script.scenario_reply`)
-and scriptable per model name with :meth:`ModelServer.script`::
+(Server-Sent Events, chunked HTTP/1.1 with keep-alive) or not, and lists its models
+(``GET /v1/models``), in the wire formats the real APIs use, so ``openai``, ``anthropic`` and
+the frameworks built on them do real HTTP and real SSE parsing. What it answers is
+deterministic (see :func:`wfnb.testing.scenario_reply`) and scriptable per model name with
+:meth:`ModelServer.script`::
 
     from openai import OpenAI
     from wfnb.testing import ModelServer
@@ -29,13 +30,21 @@ import socket
 import sys
 import threading
 import time
+import urllib.parse
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
 
 from wfnb.testing import _anthropic, _openai_chat, _openai_responses
-from wfnb.testing._script import Failure, Prompt, Reply, Responder, scenario_reply
+from wfnb.testing._script import (
+    SCENARIO_MODELS,
+    Failure,
+    Prompt,
+    Reply,
+    Responder,
+    scenario_reply,
+)
 from wfnb.testing._wire import Api, Body, ident
 
 logger = logging.getLogger("wfnb.testing")
@@ -57,7 +66,16 @@ class RecordedRequest:
 
 class ModelServer:
     """OpenAI- and Anthropic-compatible fake models on ``127.0.0.1:port`` (a free port by
-    default); ``delay`` seconds pass between streamed events, so live displays can be seen."""
+    default); ``delay`` seconds pass between streamed events, so live displays can be seen.
+
+    The request's ``model`` picks the answer (details in :func:`scenario_reply`):
+    ``fake-reasoning`` thinks first; ``fake-tool`` calls the first tool offered, and answers with
+    its result once that is sent back; ``fake-reasoning-tool`` does both; ``fake-error-<status>``
+    fails with that HTTP status; ``fake-error-midstream`` fails half-way through the stream;
+    ``fake-slow`` pauses 0.1 s between events; ``fake-long-<shape>[-<n>k]`` writes n KB of
+    Markdown paragraphs, code, list, table or line; any other name gets a short answer quoting
+    the question. :meth:`script` sets your own answers.
+    """
 
     api_key = "wfnb-local"  # any key works; the clients insist on having one
 
@@ -74,17 +92,19 @@ class ModelServer:
 
     @property
     def url(self) -> str:
-        """``http://127.0.0.1:<port>``: the base URL for Anthropic clients."""
+        """``http://127.0.0.1:<port>``, while the server runs."""
         if self._http is None:
             raise RuntimeError("the model server is not running: call start() or use `with`")
         return f"http://127.0.0.1:{self._http.server_address[1]}"
 
     @property
     def openai_base_url(self) -> str:
+        """``http://127.0.0.1:<port>/v1``: the ``base_url`` for OpenAI clients."""
         return f"{self.url}/v1"
 
     @property
     def anthropic_base_url(self) -> str:
+        """The ``base_url`` for Anthropic clients (they add ``/v1`` themselves)."""
         return self.url
 
     def script(self, model: str, reply: Reply | str | Responder) -> None:
@@ -96,12 +116,19 @@ class ModelServer:
         with self._lock:
             self._scripts[model] = responder
 
+    def scripted_models(self) -> list[str]:
+        """The model names :meth:`script` has set, sorted."""
+        with self._lock:
+            return sorted(self._scripts)
+
     def reply_for(self, prompt: Prompt) -> Reply:
+        """What this server answers ``prompt``: its model's script, else the scenario."""
         with self._lock:
             responder = self._scripts.get(prompt.model, scenario_reply)
         return responder(prompt)
 
     def start(self) -> ModelServer:
+        """Serve from a daemon thread (again, after stop(): on a new free port unless given)."""
         if self._http is not None:
             return self
         self._http = _HTTPServer(("127.0.0.1", self._port), _Handler, self)
@@ -186,6 +213,21 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet: a test or notebook should not print a line per request."""
 
+    def do_GET(self) -> None:
+        """``GET /v1/models``: the scenarios and scripted models; ``GET /v1/models/{name}``:
+        any name (every name answers). In the format of the asking client's API."""
+        path = self.path.split("?", 1)[0]
+        wire = _anthropic if self._from_anthropic() else _openai_chat
+        header = wire.API.request_id_header
+        if path == "/v1/models":
+            names = [*SCENARIO_MODELS, *self.server.models.scripted_models()]
+            self._json(200, wire.model_list(names), header, 0)
+        elif path.startswith("/v1/models/") and len(path) > len("/v1/models/"):
+            self._json(200, wire.model_info(urllib.parse.unquote(path[len("/v1/models/"):])),
+                       header, 0)
+        else:
+            self._not_found("GET", path)
+
     def do_POST(self) -> None:
         models = self.server.models
         path = self.path.split("?", 1)[0]
@@ -193,8 +235,7 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length)
         if api is None:
-            self._json(404, _openai_chat.error_body(
-                Failure(f"no such endpoint: POST {path}", 404), 0), "x-request-id", 0)
+            self._not_found("POST", path)
             return
         try:
             body = json.loads(raw)
@@ -225,6 +266,14 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._json(200, api.complete(body, prompt, reply, number), api.request_id_header,
                        number)
+
+    def _from_anthropic(self) -> bool:
+        return "anthropic-version" in self.headers  # every Anthropic client sends it
+
+    def _not_found(self, method: str, path: str) -> None:
+        api = (_anthropic if self._from_anthropic() else _openai_chat).API
+        failure = Failure(f"no such endpoint: {method} {path}", 404)
+        self._json(404, api.error(failure, 0), api.request_id_header, 0)
 
     def _json(self, status: int, data: Body, request_id_header: str, number: int) -> None:
         payload = json.dumps(data, ensure_ascii=False).encode()
