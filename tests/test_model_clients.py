@@ -385,3 +385,21 @@ def test_workflow_cells_yielding_client_chunks_show_and_store_text(
     assert [r.status for r in runs] == ["completed"] * 3
     assert all(r.output and r.output.startswith(ANSWER_START) and r.input_tokens == 6
                for r in runs)
+
+
+def test_an_interrupted_stream_releases_its_connection(
+    shell: InteractiveShell, model_server: ModelServer
+) -> None:
+    model_server.delay = 0.05
+    try:
+        run(shell, "stream = client.chat.completions.create(model='fake-reasoning', "
+                   "messages=msgs, stream=True)")
+        timer = threading.Timer(0.5, _thread.interrupt_main)
+        timer.start()
+        result = shell.run_cell("%workflow stream")
+        timer.join()
+    finally:
+        model_server.delay = 0.0
+    assert isinstance(result.error_in_exec, KeyboardInterrupt)
+    assert status_line(shell).startswith("interrupted")
+    assert shell.user_ns["stream"].response.is_closed
