@@ -249,3 +249,28 @@ def test_terminal_view_writes_reasoning_and_tool_calls_apart(
     view.finish("done")
     assert capsys.readouterr().out == (
         "Thinking: hmm\n[tool call: search({}) → ok]\n\nAnswer.\n[done · 0.0 s · 0 chunks]\n")
+
+
+def test_an_aside_after_pieces_of_a_long_block_keeps_every_output_whole() -> None:
+    recorder = Recorder()
+    view = LiveView(RunInfo(), recorder.publish, clock=recorder.clock, refresh_rate=0,
+                    freeze_chars=200)
+    before = "".join(f"{n}. step {n}\n" for n in range(1, 80))
+    after = "".join(f"- item {n}\n" for n in range(60))
+    for line in before.splitlines(keepends=True):
+        view.add(line)
+    view.think("checking")
+    view.call(ToolCall(name="search", arguments="{}"))
+    for line in after.splitlines(keepends=True):
+        view.add(line)
+    view.finish("done")
+    first: dict[str, Data] = {}
+    last: dict[str, Data] = {}
+    for data, display_id, _ in recorder.messages:
+        first.setdefault(display_id, data)
+        last[display_id] = data
+    assert first == last
+    texts = [data["text/plain"] for data in last.values() if data["text/plain"]][:-1]
+    aside = texts.index("Thinking:\nchecking\ntool call: search({})")
+    assert "".join(texts[:aside]) == before and "".join(texts[aside + 1:]) == after
+    assert aside > 3  # the long list before it was cut into pieces
