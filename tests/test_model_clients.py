@@ -245,9 +245,8 @@ def test_workflow_run_without_a_display_gives_text_responses(shell: InteractiveS
     responses = list(run(shell, "Chat(session_id='t', storage=storage).run(QUESTION)"))
     assert "".join(r.get_content_as_string() for r in responses).startswith(ANSWER_START)
     assert all(r.content is None or isinstance(r.content, str) for r in responses)
-    assert responses[-1].usage == Usage(*[
-        SqliteWorkflowStorage("chats", "chats.db").runs("t")[0].__getattribute__(side)
-        for side in ("input_tokens", "output_tokens")])
+    (record,) = SqliteWorkflowStorage("chats", "chats.db").runs("t")
+    assert responses[-1].usage == Usage(record.input_tokens, record.output_tokens)
 
 
 ERRORS = {
