@@ -335,3 +335,16 @@ def test_single_content_blocks_are_chunks_too() -> None:
     blocks = [{"type": "thinking", "thinking": "Sunny? Check."},
               {"type": "text", "text": "It is "}, {"type": "output_text", "text": "sunny."}]
     assert collect(blocks)[:2] == ("It is sunny.", "Sunny? Check.")
+
+
+def test_a_chunk_wrapped_in_a_run_response_is_read_as_that_chunk(tmp_path: Any) -> None:
+    class Wrapping(Workflow):  # the design document's `yield RunResponse(content=chunk)`
+        def run(self) -> Any:
+            for chunk in [*openai_chat_stream(), *agno_stream()]:
+                yield RunResponse(run_id=self.run_id, content=chunk)
+
+    storage = wfnb.SqliteWorkflowStorage("wrap", tmp_path / "w.db")
+    responses = list(Wrapping(session_id="s", storage=storage).run())
+    assert collect(responses)[:2] == ("It is sunny.It is sunny.", "Sunny? Check.Sunny? Check.")
+    assert storage.runs("s")[0].output == "It is sunny.It is sunny."
+    assert collect([RunResponse(content={"kept": "as str()"})])[0] == "{'kept': 'as str()'}"

@@ -76,11 +76,26 @@ def _from_registered(result: str | RunResponse | None) -> Piece:
 
 
 def _from_run_response(response: RunResponse) -> Piece:
+    """Its fields; a model chunk wrapped as its content (``RunResponse(content=chunk)``) is read
+    as that chunk, and any other content as its str()."""
+    inner = _wrapped(response.content)
     return Piece(
-        text=response.get_content_as_string(), reasoning=response.reasoning_content or "",
-        calls=tuple(response.tool_calls), usage=response.usage,
-        whole=response.event in COMPLETION_EVENTS,
+        text=response.get_content_as_string() if inner is None else inner.text,
+        reasoning=(response.reasoning_content or "") + (inner.reasoning if inner else ""),
+        calls=tuple(response.tool_calls) + (inner.calls if inner else ()),
+        usage=response.usage or (inner.usage if inner else None),
+        adds_usage=response.usage is None and inner is not None and inner.adds_usage,
+        whole=response.event in COMPLETION_EVENTS or (inner is not None and inner.whole),
     )
+
+
+def _wrapped(content: Any) -> Piece | None:
+    if content is None or isinstance(content, str):
+        return None
+    try:
+        return adapt(content)
+    except UnknownChunkError:
+        return None
 
 
 # -- accumulating a stream ---------------------------------------------------------------------
