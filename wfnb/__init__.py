@@ -8,21 +8,24 @@ saves that never lose a concurrent update.
 
 from typing import TYPE_CHECKING, Any
 
+from wfnb._chunks import register_chunk_adapter
 from wfnb._errors import (
     CorruptStateError,
     ImportConflictError,
     ImportFormatError,
     InvalidNameError,
+    ModelStreamError,
     SchemaVersionError,
     SessionConflictError,
     SessionNotFoundError,
     StorageError,
+    UnknownChunkError,
     UnstorableStateError,
     WfnbError,
     WorkflowBusyError,
     WorkflowRunError,
 )
-from wfnb._events import RunEvent, RunResponse
+from wfnb._events import RunEvent, RunResponse, ToolCall, Usage
 from wfnb._workflow import Workflow, logger
 from wfnb.storage import (
     ImportReport,
@@ -48,6 +51,7 @@ __all__ = [
     "ImportFormatError",
     "ImportReport",
     "InvalidNameError",
+    "ModelStreamError",
     "PostgresWorkflowStorage",
     "RunEvent",
     "RunRecord",
@@ -61,7 +65,10 @@ __all__ = [
     "StateInspector",
     "StorageError",
     "StoredSession",
+    "ToolCall",
+    "UnknownChunkError",
     "UnstorableStateError",
+    "Usage",
     "VersionInfo",
     "WfnbError",
     "Workflow",
@@ -70,6 +77,7 @@ __all__ = [
     "WorkflowStorage",
     "load_ipython_extension",
     "logger",
+    "register_chunk_adapter",
     "show",
 ]
 

@@ -68,3 +68,9 @@ def json_diff(old: bytes | str, new: bytes | str, old_label: str, new_label: str
         pretty_json(old, sort_keys=True).splitlines(),
         pretty_json(new, sort_keys=True).splitlines(), old_label, new_label, lineterm="",
     )
+
+
+def tokens(input_tokens: int | None, output_tokens: int | None) -> str:
+    """Token counts as reported: ``12 in / 30 out`` ("" when neither was)."""
+    return " / ".join(f"{count} {side}" for count, side in
+                      ((input_tokens, "in"), (output_tokens, "out")) if count is not None)

@@ -1,4 +1,5 @@
-"""The runs table: one row per run of a workflow on a session (status, input, output, timings)."""
+"""The runs table: one row per run of a workflow on a session (status, input, output, timings,
+tokens used)."""
 
 from __future__ import annotations
 
@@ -34,14 +35,16 @@ def record_end(
     error: str | None,
     version: int | None,
     session_id: str | None,
+    input_tokens: int | None = None,
+    output_tokens: int | None = None,
 ) -> None:
-    """Record how a run ended: completed, failed or interrupted."""
+    """Record how a run ended: completed, failed or interrupted (and the tokens it used)."""
     r = db.tables.runs
     with db.transaction("record the run", session_id, write=True) as tx:
         tx.execute(
             sa.update(r).where(r.c.run_id == run_id).values(
                 status=status, output=output, error=error, version=version,
-                ended_at=time.time(),
+                ended_at=time.time(), input_tokens=input_tokens, output_tokens=output_tokens,
             )
         )
 
@@ -60,6 +63,7 @@ def runs(db: Database, session_id: str, *, limit: int | None) -> list[RunRecord]
                 orjson.loads(row.input) if row.input is not None else None,
                 row.output, row.error, row.version, timestamp(row.started_at),
                 timestamp(row.ended_at) if row.ended_at is not None else None,
+                row.input_tokens, row.output_tokens,
             )
             for row in tx.execute(query)
         ]

@@ -8,7 +8,7 @@ For ``table_name="t"``:
 - ``t_versions``  one row per saved version: the state as exact JSON bytes, or a delta on the
                   version before it (see _delta.py); the current state is the newest full row
                   with the deltas after it, so a save writes only what changed
-- ``t_runs``      one row per run: status, input, output, error, timings
+- ``t_runs``      one row per run: status, input, output, error, timings, tokens used
 - ``t_meta``      key/value rows; ``schema_version`` says which migrations have run
 
 Migrations are ordered and idempotent, run in one transaction on open; a database whose
@@ -88,6 +88,8 @@ class Tables:
             sa.Column("version", sa.Integer, nullable=True),
             sa.Column("started_at", sa.Float, nullable=False),
             sa.Column("ended_at", sa.Float, nullable=True),
+            sa.Column("input_tokens", sa.Integer, nullable=True),  # schema 2
+            sa.Column("output_tokens", sa.Integer, nullable=True),  # schema 2
             sa.Index(f"ix_{name}_runs_session", "session_id", "started_at"),
         )
         meta = sa.Table(
@@ -105,10 +107,18 @@ def _create_v1(conn: sa.Connection, tables: Tables) -> None:
         conn.execute(sa.text(f'ALTER TABLE "{tables.name}" ADD COLUMN IF NOT EXISTS state jsonb'))
 
 
+def _add_run_tokens_v2(conn: sa.Connection, tables: Tables) -> None:
+    """Runs record the tokens a model used (None when it did not say)."""
+    present = {column["name"] for column in sa.inspect(conn).get_columns(tables.runs.name)}
+    for column in ("input_tokens", "output_tokens"):
+        if column not in present:
+            conn.execute(sa.text(f'ALTER TABLE "{tables.runs.name}" ADD COLUMN {column} INTEGER'))
+
+
 Migration = Callable[[sa.Connection, Tables], None]
 
 #: (schema version, migration) in order; each brings the tables from the version before it.
-MIGRATIONS: list[tuple[int, Migration]] = [(1, _create_v1)]
+MIGRATIONS: list[tuple[int, Migration]] = [(1, _create_v1), (2, _add_run_tokens_v2)]
 
 
 def stored_schema_version(conn: sa.Connection, tables: Tables) -> int:

@@ -186,10 +186,13 @@ class WorkflowStorage:
         error: str | None = None,
         version: int | None = None,
         session_id: str | None = None,
+        input_tokens: int | None = None,
+        output_tokens: int | None = None,
     ) -> None:
-        """Record how a run ended: completed, failed or interrupted."""
+        """Record how a run ended: completed, failed or interrupted (and the tokens it used)."""
         _runs.record_end(self._database, run_id, status=status, output=output, error=error,
-                         version=version, session_id=session_id)
+                         version=version, session_id=session_id, input_tokens=input_tokens,
+                         output_tokens=output_tokens)
 
     def runs(self, session_id: str, *, limit: int | None = None) -> list[RunRecord]:
         """The session's runs, newest first."""
