@@ -1,7 +1,7 @@
 # make demo: set up .venv and execute the blog-post tutorial notebook on the embedded SQLite default.
 # make test: set up .venv and run ruff, mypy, the test suite, the notebooks under nbval and the
 #            browser tests (tests/e2e) when chromium is on PATH (what CI runs).
-# make check: while developing, lint and the fast tests (no reliability suite, no notebooks, no
+# make check: while developing, lint and the fast tests (no reliability suite, no kernels, no
 #            PostgreSQL, property tests at 20 examples) in under a minute.
 # make lab:  open JupyterLab on notebooks/.  make notebooks: refresh the notebooks' saved outputs.
 # make e2e:  the browser tests alone (JupyterLab in Debian's chromium; make test runs them too).
@@ -33,7 +33,8 @@ test: lint
 		echo "make test: browser tests (tests/e2e) SKIPPED: no chromium on PATH (apt-get install chromium)"; fi
 
 check: lint
-	WFNB_TEST_POSTGRES_URL= WFNB_QUICK=1 $(BIN)/pytest -q -x -p no:cacheprovider -m "not slow" \
+	WFNB_TEST_POSTGRES_URL= WFNB_QUICK=1 $(BIN)/pytest -q -x -p no:cacheprovider \
+		-m "not slow and not kernel" \
 		--ignore=tests/reliability tests
 
 e2e: $(INSTALLED)

@@ -93,6 +93,7 @@ wfnb.show(chunks(), freeze_chars=300)
 """
 
 
+@pytest.mark.kernel
 def test_long_blocks_save_the_same_outputs_on_every_run_in_a_real_kernel(tmp_path: Path) -> None:
     """A table, a code block and a list, each cut into pieces while they stream at a random
     pace: two runs save the same outputs (what nbval compares), and the pieces hold the text."""
