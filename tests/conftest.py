@@ -67,6 +67,14 @@ def make_storage(backend: str, tmp_path: Path, table_name: str) -> Iterator[Stor
         drop_tables(postgres_url(), table_name)
 
 
+@pytest.fixture
+def db_args(backend: str, tmp_path: Path, table_name: str) -> list[str]:
+    """The wfnb command line's options naming this test's database and table."""
+    if backend == "sqlite":
+        return ["--db", str(tmp_path / "workflows.db"), "--table", table_name]
+    return ["--url", postgres_url(), "--table", table_name]
+
+
 def drop_tables(url: str, table_name: str) -> None:
     engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
     with engine.begin() as conn:

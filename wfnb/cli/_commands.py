@@ -22,7 +22,7 @@ import orjson
 from wfnb._errors import ImportConflictError
 from wfnb._format import clip, duration, plural, size, when
 from wfnb.cli._exits import CONFLICT, NOT_FOUND, OK, CliError
-from wfnb.cli._output import Console, dump_json
+from wfnb.cli._output import Console, dump_json, visible
 from wfnb.cli._paths import lookup
 from wfnb.cli._progress import progress
 from wfnb.storage._models import StoredSession
@@ -92,8 +92,8 @@ def diff(args: argparse.Namespace, storage: WorkflowStorage, console: Console) -
     """A unified diff of two versions' states, as indented JSON with sorted keys."""
     old = read(storage, args.session, args.old)
     new = read(storage, args.session, args.new)
-    before, after = (dump_json(orjson.loads(s.state_json), sort_keys=True).splitlines()
-                     for s in (old, new))
+    before, after = (visible(dump_json(orjson.loads(s.state_json), sort_keys=True),
+                             json=True).splitlines() for s in (old, new))
     label = f"{args.session} version"
     lines = difflib.unified_diff(before, after, f"{label} {old.version}",
                                  f"{label} {new.version}", lineterm="")
@@ -140,7 +140,7 @@ def export(args: argparse.Namespace, storage: WorkflowStorage, console: Console)
     where = "standard output" if to_stdout else repr(args.output)
     message = f"exported {plural(count, 'session')} from table {storage.table_name!r} to {where}"
     if to_stdout:
-        console.err.write(message + "\n")
+        console.note(message)
     else:
         console.line(message)
     return OK
