@@ -107,3 +107,44 @@ def test_chunk_shapes(chunk: Any, text: str | None) -> None:
 def test_an_unknown_chunk_shape_is_a_clear_error() -> None:
     with pytest.raises(TypeError, match="cannot show a chunk of type int"):
         chunk_text(42)
+
+
+REMOTE_IMAGES = [
+    "![pixel](http://127.0.0.1:9/x.png?secret=s3cr3t)", "![](HTTPS://host/x)",
+    "![](//host/x)", "![](<  http://host/x>)", "![](ftp://host/x)", "![alt][ref]\n\n[ref]: http://h/r",
+    '[![inner](http://host/i)](http://host/outer)', "![](blob:http://host/x)",
+]
+
+
+@pytest.mark.parametrize("markdown", REMOTE_IMAGES)
+def test_an_image_from_another_host_is_a_link_not_an_img(markdown: str) -> None:
+    html = to_html(markdown)
+    assert "<img" not in html
+    assert 'class="wfnb-remote-image"' in html and "image: " in html
+    assert "<img" in to_html(markdown, remote_images=True)  # the option lets it through
+
+
+@pytest.mark.parametrize("markdown", [
+    "![local](figures/plot.png)", "![](/files/plot.png)", "![](data:image/png;base64,iVBORw0K)",
+    "![](%5C%5Chost/x)", "![](\\\\host\\x)",
+])
+def test_local_and_data_images_still_render(markdown: str) -> None:
+    html = to_html(markdown)
+    assert "<img" in html and "wfnb-remote-image" not in html
+    assert "//" not in html.split('src="')[1].split('"')[0]  # no other host, however spelled
+
+
+def test_svg_data_images_and_script_urls_are_never_images() -> None:
+    for markdown in ("![](data:image/svg+xml;base64,PHN2Zz4=)", "![](javascript:alert(1))"):
+        for remote in (False, True):
+            assert "<img" not in to_html(markdown, remote_images=remote)
+
+
+def test_the_live_view_passes_the_option_to_every_output() -> None:
+    for remote in (False, True):
+        recorder = Recorder()
+        stream(recorder, ["![](http://host/p.png)\n\n", "x" * 50, "\n\n![](http://host/q)"],
+               1.0, refresh_rate=10, freeze_chars=10, remote_images=remote)
+        html = "".join(data.get("text/html", "") for data, _, _ in recorder.messages)
+        assert html.count("<img") == (2 if remote else 0)
+        assert html.count("wfnb-remote-image") == (0 if remote else 2)

@@ -81,8 +81,10 @@ class LiveView:
         refresh_rate: float = 10.0,
         freeze_chars: int = 2000,
         clock: Callable[[], float] = time.monotonic,
+        remote_images: bool = False,
     ) -> None:
         self.info, self._publish, self._clock = info, publish, clock
+        self._remote_images = remote_images  # else images from other hosts render as links
         self._interval = 1.0 / refresh_rate if refresh_rate > 0 else 0.0
         self._freeze_chars = freeze_chars
         prefix = f"wfnb-{uuid.uuid4().hex[:12]}"
@@ -149,12 +151,13 @@ class LiveView:
         """Empty the live placeholder and show ``final_text`` after it, once, for good."""
         self._publish(_EMPTY, self._placeholder, True)
         if final_text:
-            self._show(markdown_bundle(final_text))
+            self._show(markdown_bundle(final_text, remote_images=self._remote_images))
 
     def _live_bundle(self, now: float) -> Data:
         status = escape(self.info.line("running", now))
         return {
-            "text/html": f"{to_html(self._tail)}<div class='wfnb-status'>{status}</div>",
+            "text/html": f"{to_html(self._tail, remote_images=self._remote_images)}"
+                         f"<div class='wfnb-status'>{status}</div>",
             "text/plain": "",
         }
 
@@ -167,9 +170,10 @@ class LiveView:
                     "text/plain": line})
 
 
-def markdown_bundle(text: str) -> Data:
+def markdown_bundle(text: str, *, remote_images: bool = False) -> Data:
     """A finished piece of Markdown as a display bundle: safe HTML, and the text itself."""
-    return {"text/html": f"<div class='wfnb-md'>{to_html(text)}</div>", "text/plain": text}
+    html = to_html(text, remote_images=remote_images)
+    return {"text/html": f"<div class='wfnb-md'>{html}</div>", "text/plain": text}
 
 
 class TextView:

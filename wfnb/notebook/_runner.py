@@ -28,17 +28,20 @@ def show(
     refresh_rate: float = 10.0,
     freeze_chars: int = 2000,
     info: RunInfo | None = None,
+    remote_images: bool = False,
 ) -> RunResponse:
     """Show a run, or any chunk source, where this process displays; return the whole text.
 
     In a notebook: live Markdown (see _live.py); in terminal IPython or plain Python: the text as
     it comes, then a status line. ``wfnb.show(workflow.run(topic="pasta"))`` is what
-    ``%workflow`` does, without IPython.
+    ``%workflow`` does, without IPython. Images from other hosts render as links, not fetched,
+    unless ``remote_images``.
     """
     info = info if info is not None else RunInfo()
     view: View
     if _frontend.is_rich(_frontend.detect()):
-        view = LiveView(info, refresh_rate=refresh_rate, freeze_chars=freeze_chars)
+        view = LiveView(info, refresh_rate=refresh_rate, freeze_chars=freeze_chars,
+                        remote_images=remote_images)
     else:
         view = TextView(info)
     return consume(source, view, info, poll=1.0 / max(refresh_rate, 1.0))
