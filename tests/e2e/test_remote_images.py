@@ -111,6 +111,7 @@ def test_a_remote_image_is_a_link_and_is_never_fetched(
     assert not error_outputs(page)
 
     assert wait_for_path(tracker, "secret=allowed"), tracker.paths  # the server does see images
+    assert not any("secret=blocked" in path for path in tracker.paths), tracker.paths
     blocked = output_area(page, 1)
     link = blocked.locator("a.wfnb-remote-image")
     assert link.count() == 1 and link.inner_text() == "image: status"

@@ -10,9 +10,7 @@ import argparse
 import contextlib
 import difflib
 import math
-import os
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
@@ -20,6 +18,7 @@ from typing import IO
 import orjson
 
 from wfnb._errors import ImportConflictError
+from wfnb._files import atomic_write
 from wfnb._format import clip, duration, plural, size, when
 from wfnb.cli._exits import CONFLICT, NOT_FOUND, OK, CliError
 from wfnb.cli._output import Console, dump_json, visible
@@ -153,18 +152,8 @@ def _output_file(name: str) -> Iterator[IO[bytes]]:
         yield sys.stdout.buffer
         sys.stdout.buffer.flush()
         return
-    target = Path(name)
-    try:
-        handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    except OSError as exc:  # name the file asked for, not the temporary one
-        raise OSError(exc.errno, exc.strerror, name) from exc
-    try:
-        with os.fdopen(handle, "wb") as out:
-            yield out
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with atomic_write(Path(name), overwrite=True) as out:
+        yield out
 
 
 def check_import_file(args: argparse.Namespace) -> None:
