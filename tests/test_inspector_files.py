@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from tests.test_inspector import html_values
 from wfnb import WorkflowStorage, _files
 from wfnb.notebook import _inspector_actions
 from wfnb.notebook._inspector import StateInspector
@@ -182,3 +183,18 @@ def test_import_refuses_a_file_over_the_size_bound(
     link = folder / "link.json"
     link.symlink_to(big)  # a link to a regular file is read like the file
     assert inspector.import_(link), inspector.status
+
+
+def test_a_remote_image_in_a_state_stays_text_in_the_inspector(storage: WorkflowStorage) -> None:
+    """The inspector renders no Markdown: a model's image in a state is shown as its text."""
+    pixel = "![t](http://127.0.0.1:9/p.gif?secret=s3cr3t)"
+    storage.save("md", {"answer": pixel}, expected_version=0, workflow_name=pixel)
+    storage.record_run_start("r", "md", pixel, {"prompt": pixel})
+    storage.record_run_end("r", status="completed", output=pixel, session_id="md")
+    panel = StateInspector(storage, session_id="md")
+    try:
+        panel._versions.value = 1
+        shown = "".join(html_values(panel))
+        assert pixel in shown and "<img" not in shown
+    finally:
+        panel.close()
