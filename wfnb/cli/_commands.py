@@ -9,9 +9,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import math
-import os
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
@@ -19,9 +17,10 @@ from typing import IO
 import orjson
 
 from wfnb._errors import ImportConflictError
+from wfnb._files import atomic_write
 from wfnb._format import clip, duration, json_diff, plural, size, tokens, when
 from wfnb.cli._exits import CONFLICT, NOT_FOUND, OK, CliError
-from wfnb.cli._output import Console
+from wfnb.cli._output import Console, visible
 from wfnb.cli._paths import lookup
 from wfnb.cli._progress import progress
 from wfnb.storage import StoredSession, WorkflowStorage, check_export_file
@@ -85,8 +84,8 @@ def diff(args: argparse.Namespace, storage: WorkflowStorage, console: Console) -
     new = read(storage, args.session, args.new)
     label = f"{args.session} version"
     for line in json_diff(old.document, new.document, f"{label} {old.version}",
-                          f"{label} {new.version}"):
-        console.line(line, _diff_style(line))
+                          f"{label} {new.version}"):  # JSON: hidden characters as \uXXXX
+        console.line(visible(line, json=True), _diff_style(line))
     return OK
 
 
@@ -128,7 +127,7 @@ def export(args: argparse.Namespace, storage: WorkflowStorage, console: Console)
     where = "standard output" if to_stdout else repr(args.output)
     message = f"exported {plural(count, 'session')} from table {storage.table_name!r} to {where}"
     if to_stdout:
-        console.err.write(message + "\n")
+        console.note(message)
     else:
         console.line(message)
     return OK
@@ -141,18 +140,8 @@ def _output_file(name: str) -> Iterator[IO[bytes]]:
         yield sys.stdout.buffer
         sys.stdout.buffer.flush()
         return
-    target = Path(name)
-    try:
-        handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    except OSError as exc:  # name the file asked for, not the temporary one
-        raise OSError(exc.errno, exc.strerror, name) from exc
-    try:
-        with os.fdopen(handle, "wb") as out:
-            yield out
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with atomic_write(Path(name), overwrite=True) as out:
+        yield out
 
 
 def check_import_file(args: argparse.Namespace) -> None:

@@ -152,12 +152,14 @@ class StateInspector:
         call only asks (a second call, or click, deletes)."""
         return self.actions.delete(confirm)
 
-    def export(self, path: str | Path | None = None) -> bool:
-        """Write the loaded version's state to a .json file (indented, tagged types as stored)."""
-        return self.actions.export(path)
+    def export(self, path: str | Path | None = None, *, overwrite: bool | None = None) -> bool:
+        """Write the loaded version's state to a .json file, atomically; an existing file is
+        replaced only with ``overwrite`` (default: the "overwrite" box)."""
+        return self.actions.export(path, overwrite=overwrite)
 
     def import_(self, path: str | Path | None = None) -> bool:
-        """Load a .json file into the editor (checked as Save would check it); Save stores it."""
+        """Load a .json file (a regular file, at most IMPORT_LIMIT bytes) into the editor,
+        checked as Save would check it; Save stores it."""
         return self.actions.import_(path)
 
     def diff(self, version: int) -> str:

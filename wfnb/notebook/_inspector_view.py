@@ -43,6 +43,8 @@ class InspectorView:
         self.delete_button = w.Button(description="Delete", icon="trash")
         self.path_box = w.Text(placeholder="file.json", layout=w.Layout(width="320px"))
         self.export_button = w.Button(description="Export", icon="download")
+        self.overwrite_box = w.Checkbox(value=False, description="overwrite", indent=False,
+                                        layout=w.Layout(width="100px"))
         self.import_button = w.Button(description="Import", icon="upload")
         self.edit_diff = w.HTML()
         self.versions = w.Select(options=[], value=None, rows=8, layout=full)
@@ -55,7 +57,8 @@ class InspectorView:
                 w.VBox([self.editor,
                         w.HBox([self.save_button, self.revert_button, self.reload_button,
                                 self.delete_button]),
-                        w.HBox([self.path_box, self.export_button, self.import_button]),
+                        w.HBox([self.path_box, self.export_button, self.overwrite_box,
+                                self.import_button]),
                         self.edit_diff]),
                 w.VBox([self.versions, self.restore_button, self.history_diff]),
                 w.VBox([self.runs_html]),

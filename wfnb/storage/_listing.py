@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from wfnb.storage._database import Database
 from wfnb.storage._models import SessionSummary, timestamp
+from wfnb.storage._search import check_text, contains
 
 PAGE = 500  # sessions per query when paging, ids per IN (...) when looking up
 
@@ -16,14 +17,14 @@ PAGE = 500  # sessions per query when paging, ids per IN (...) when looking up
 def filters(
     db: Database, search: str | None, workflow_name: str | None
 ) -> list[sa.ColumnElement[bool]]:
-    """``search``: part of the session id, matched literally; ``workflow_name``: exactly."""
+    """``search``: part of the session id (ASCII letters in either case, every other character
+    exactly: see _search.py); ``workflow_name``: exactly."""
     s = db.tables.sessions
     found: list[sa.ColumnElement[bool]] = []
     if search:
-        escaped = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        found.append(s.c.session_id.like(f"%{escaped}%", escape="\\"))
+        found.append(contains(s.c.session_id, search, db.dialect))
     if workflow_name is not None:
-        found.append(s.c.workflow_name == workflow_name)
+        found.append(s.c.workflow_name == check_text(workflow_name, "workflow_name"))
     return found
 
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from wfnb._errors import InvalidNameError, SchemaVersionError
+from wfnb._errors import InvalidNameError, SchemaVersionError, StorageError
 
 # 46: the longest derived name, ix_<name>_workflow_name, fits PostgreSQL's 63-character limit
 _TABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,45}")
@@ -121,6 +121,27 @@ Migration = Callable[[sa.Connection, Tables], None]
 MIGRATIONS: list[tuple[int, Migration]] = [(1, _create_v1), (2, _add_run_tokens_v2)]
 
 
+def refuse_foreign_tables(conn: sa.Connection, tables: Tables) -> None:
+    """StorageError naming a table of the family that exists but is not wfnb's (another
+    program's ``t_runs``, say): creating the rest beside it would "work", then every save would
+    fail. A family whose ``_meta`` records a schema version is wfnb's and is not looked into."""
+    inspector = sa.inspect(conn)
+    for table in (tables.meta, tables.sessions, tables.versions, tables.runs):
+        if not inspector.has_table(table.name):
+            continue
+        found = {column["name"] for column in inspector.get_columns(table.name)}
+        missing = [column.name for column in table.columns if column.name not in found]
+        if missing:
+            raise StorageError(
+                f"table {table.name!r} exists but is not wfnb's (it has no column "
+                f"{', '.join(repr(name) for name in missing)}): choose another table name; "
+                "nothing was changed",
+                table=tables.name,
+            )
+        if table is tables.meta and stored_schema_version(conn, tables) > 0:
+            return  # wfnb's own (a later migration may add columns the others lack so far)
+
+
 def stored_schema_version(conn: sa.Connection, tables: Tables) -> int:
     """The schema_version recorded in the database; 0 when the tables do not exist yet."""
     if not sa.inspect(conn).has_table(tables.meta.name):
@@ -134,6 +155,7 @@ def stored_schema_version(conn: sa.Connection, tables: Tables) -> int:
 def migrate(conn: sa.Connection, tables: Tables, migrations: list[tuple[int, Migration]]) -> int:
     """Bring the tables up to the newest schema inside the caller's transaction; returns it."""
     latest = migrations[-1][0]
+    refuse_foreign_tables(conn, tables)
     current = stored_schema_version(conn, tables)
     if current > latest:
         raise SchemaVersionError(

@@ -45,13 +45,13 @@ from wfnb.storage._codec import (
     join_parts,
     may_hold_tags,
     parts_of,
-    valid_utf8,
 )
 from wfnb.storage._database import Database
 from wfnb.storage._delta import make_delta
 from wfnb.storage._engine import cause, log
 from wfnb.storage._merge import changed_keys, merge_or_conflict
 from wfnb.storage._models import SaveResult, StoredSession, timestamp
+from wfnb.storage._search import check_text
 from wfnb.storage._sql import VersionRow
 
 _MAX_DELTA_CHAIN = 32  # delta rows after a full one, at most
@@ -69,13 +69,7 @@ def check_session_id(session_id: object) -> str:
             f"session_id {shown} is not allowed: use a non-empty str of at most "
             f"{_MAX_SESSION_ID} characters"
         )
-    if "\x00" in session_id:
-        raise InvalidNameError(f"session_id {session_id!r} contains a NUL character")
-    if not valid_utf8(session_id):  # a lone surrogate (e.g. from os.fsdecode): no database takes it
-        raise InvalidNameError(
-            f"session_id {session_id!r} is not valid UTF-8 text (it holds a lone surrogate)"
-        )
-    return session_id
+    return check_text(session_id, "session_id")
 
 
 @dataclass(frozen=True)

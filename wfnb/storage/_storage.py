@@ -122,7 +122,8 @@ class WorkflowStorage:
         search: str | None = None,
         workflow_name: str | None = None,
     ) -> list[SessionSummary]:
-        """Sessions newest first, without their states; ``search`` matches part of the id."""
+        """Sessions newest first, without their states; ``search`` matches part of the id
+        (ASCII letters in either case, every other character exactly: see _search.py)."""
         return _listing.list_sessions(self._database, limit=limit, offset=offset, search=search,
                                       workflow_name=workflow_name)
 
