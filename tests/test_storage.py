@@ -16,6 +16,7 @@ from wfnb import (
     InvalidNameError,
     SchemaVersionError,
     SessionConflictError,
+    SessionDeletedError,
     SessionNotFoundError,
     SqliteWorkflowStorage,
     StorageError,
@@ -94,7 +95,8 @@ def test_saving_a_session_deleted_meanwhile_conflicts(storage: WorkflowStorage) 
     storage.delete("s")
     with pytest.raises(SessionConflictError, match="deleted"):
         storage.save("s", {"a": 2}, expected_version=1)
-    assert storage.save("s", {"a": 2}, expected_version=1, force=True).version == 1
+    # created again, numbering on after the deleted session's last version (never reused)
+    assert storage.save("s", {"a": 2}, expected_version=1, force=True).version == 2
 
 
 def test_unchanged_state_writes_no_version(storage: WorkflowStorage) -> None:
@@ -190,22 +192,24 @@ def test_prune_keep_and_older_than(storage: WorkflowStorage) -> None:
 def test_a_session_deleted_and_created_again_is_not_mistaken_for_the_cached_one(
     make_storage: StorageFactory,
 ) -> None:
-    """Writer A's cache holds version 1 of a session that B then deletes and creates again (a
-    new version 1). Was: A's save of its own version-1 state reported "unchanged" and wrote
-    nothing, and A's next save stored a delta on A's old document over B's, a state nobody
-    saved. Now A's saves are checked against the stored row's creation time."""
+    """Writer A's cache holds version 1 of a session that B then deletes and creates again.
+    Was: A's save of its own version-1 state reported "unchanged", or stored a delta on A's old
+    document over B's. Then (creation times) A's save replaced B's session. Now B's session is
+    numbered on from the deleted one's (version 2) and A's stale save is refused (issue 12)."""
     ours, theirs = make_storage(), make_storage()
     ours.save("s", {"b": ""}, expected_version=0)
     theirs.delete("s")
-    theirs.save("s", {"b": None}, expected_version=0)
-    result = ours.save("s", {"b": ""}, expected_version=1)
-    assert (result.version, result.written) == (2, True)
-    assert make_storage().read("s").session_state == {"b": ""}  # type: ignore[union-attr]
+    assert theirs.save("s", {"b": None}, expected_version=0).version == 2
+    with pytest.raises(SessionDeletedError):
+        ours.save("s", {"b": ""}, expected_version=1)
+    assert make_storage().read("s").session_state == {"b": None}  # type: ignore[union-attr]
 
     ours.save("t", {"pad": "x" * 5000, "n": 1}, expected_version=0)  # large: saved as deltas
     theirs.delete("t")
     theirs.save("t", {"pad": "y" * 5000, "n": 1}, expected_version=0)
-    ours.save("t", {"pad": "x" * 5000, "n": 2}, expected_version=1)
+    with pytest.raises(SessionDeletedError):
+        ours.save("t", {"pad": "x" * 5000, "n": 2}, expected_version=1)
+    assert ours.save("t", {"pad": "x" * 5000, "n": 2}, expected_version=2).version == 3
     stored = make_storage().read("t")
     assert stored is not None and stored.session_state == {"pad": "x" * 5000, "n": 2}
 
@@ -307,7 +311,8 @@ def test_a_database_from_before_token_counts_is_upgraded(make_storage: StorageFa
     upgraded.record_run_end("r1", status="completed", output="hi", input_tokens=5,
                             output_tokens=7)
     (run,) = upgraded.runs("s")
-    assert (upgraded.schema_version, run.input_tokens, run.output_tokens) == (2, 5, 7)
+    assert (upgraded.schema_version, run.input_tokens, run.output_tokens) == (
+        _schema.MIGRATIONS[-1][0], 5, 7)
 
 
 @pytest.mark.parametrize(

@@ -5,6 +5,7 @@
     │   ├── SchemaVersionError  the tables were written by a newer wfnb, or a migration failed
     │   └── CorruptStateError   a stored row is not the JSON wfnb wrote (edited by hand?)
     ├── SessionConflictError    another writer saved the same keys first (compare-and-swap lost)
+    │   ├── SessionDeletedError the session was deleted (maybe created again) since it was loaded
     │   └── ImportConflictError an imported session or run already exists; nothing written for it
     ├── ImportFormatError       a line of an import file is not a wfnb export    (a ValueError)
     ├── SessionNotFoundError    no stored session (or version) under that id      (a LookupError)
@@ -69,6 +70,27 @@ class SessionConflictError(WfnbError):
             f"since this one loaded version {expected_version}, and both changed: {shown}. "
             "Reload it, or call write_to_storage(force=True) to overwrite on purpose."
         ))
+
+
+class SessionDeletedError(SessionConflictError):
+    """The session this writer loaded was deleted since, and perhaps created again under the same
+    id (a new session, numbered on from the deleted one's last version): nothing was saved."""
+
+    def __init__(
+        self, session_id: str, *, expected_version: int, deleted_version: int,
+        stored_version: int,
+    ) -> None:
+        again = (f", and created again (now at version {stored_version})" if stored_version
+                 else "")
+        super().__init__(
+            session_id, keys=(), expected_version=expected_version, stored_version=stored_version,
+            message=(
+                f"session {session_id!r} was deleted (at version {deleted_version}) since this "
+                f"writer loaded version {expected_version}{again}; nothing was saved. Reload "
+                "it, or call write_to_storage(force=True) to save this state over it on purpose."
+            ),
+        )
+        self.deleted_version = deleted_version
 
 
 class ImportConflictError(SessionConflictError):

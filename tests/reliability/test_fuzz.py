@@ -24,7 +24,7 @@ from hypothesis.stateful import (
 )
 
 from tests.reliability._support import Target
-from wfnb import SaveResult, SessionConflictError, SessionNotFoundError
+from wfnb import SaveResult, SessionConflictError, SessionDeletedError, SessionNotFoundError
 
 KEEP = 4  # keep_versions of both storages: every 8th version past KEEP prunes to KEEP
 SLACK = 8
@@ -74,9 +74,15 @@ class Session:
     kept: set[int] = field(default_factory=set)
     current: int = 0
     deleted_at: int = 0  # the version it had when deleted (and not re-created since)
+    floor: int = 0  # the last version of a deleted session under this id: never reused
+
+    @property
+    def following(self) -> int:
+        """The version the next write gets: a re-created session numbers on after ``floor``."""
+        return max(self.current, self.floor) + 1
 
     def write(self, state: dict[str, Any]) -> int:
-        self.current += 1
+        self.current = self.following
         self.states[self.current] = state
         self.kept.add(self.current)
         self.deleted_at = 0
@@ -114,10 +120,10 @@ def machine(target: Target) -> type[RuleBasedStateMachine]:
             """A save of ``state`` at the current version: a new version, or none if equal."""
             session = self.model[name]
             if not changed(session.states[session.current], state) and session.current:
-                assert result.version in (session.current, session.current + 1)
+                assert result.version in (session.current, session.following)
                 if result.version == session.current:
                     return
-            assert result.version == session.current + 1, (result, session.current)
+            assert result.version == session.following, (result, session.current)
             session.write(state)
             self.dirty.add(name)
 
@@ -136,7 +142,8 @@ def machine(target: Target) -> type[RuleBasedStateMachine]:
             session = self.model[name]
             if not session.current:
                 return
-            base_version = max(session.current - stale, 0)
+            # a version of this incarnation, or 0 (a writer that saw no session: it merges)
+            base_version = session.current - stale if session.current - stale > session.floor else 0
             base = session.states[base_version]
             ours, theirs = applied(base, change), session.states[session.current]
             if base_version and base_version not in session.kept:  # no base: all contested
@@ -195,24 +202,25 @@ def machine(target: Target) -> type[RuleBasedStateMachine]:
                 return
             assert storages[who].delete(self.sid(name)) == bool(session.current)
             if session.current:
-                self.model[name] = Session(deleted_at=session.current)
+                self.model[name] = Session(deleted_at=session.current, floor=session.current)
             self.dirty.add(name)
 
-        @precondition(lambda self: any(s.deleted_at for s in self.model.values()))
+        @precondition(lambda self: any(s.floor for s in self.model.values()))
         @rule(who=st.integers(0, 1), name=st.sampled_from(SESSIONS), change=changes)
         def save_to_deleted(self, who: int, name: str, change: tuple[str, Any]) -> None:
-            """A writer that loaded the session before it was deleted: a conflict, not a
-            silent re-creation."""
+            """A writer that loaded the session before it was deleted (and maybe created again
+            since): refused as deleted, never a silent re-creation or an overwrite."""
             session = self.model[name]
-            if not session.deleted_at:
+            if not session.floor:
                 return
             result = outcome(lambda: storages[who].save(
-                self.sid(name), applied({}, change), expected_version=session.deleted_at))
-            if isinstance(result, SessionConflictError):
-                assert result.stored_version == 0 and "deleted" in str(result)
+                self.sid(name), applied({}, change), expected_version=session.floor))
+            if isinstance(result, SessionDeletedError):
+                assert result.stored_version == session.current and "deleted" in str(result)
                 return
             # documented: a state equal to what this storage object last saved or read at that
             # version is "unchanged" without asking the database, so nothing is written
+            assert session.deleted_at, f"a stale writer saved over a re-created session: {result}"
             assert (result.version, result.written) == (session.deleted_at, False)
 
         @rule(who=st.integers(0, 1), keep=st.one_of(st.none(), st.integers(1, 5)),

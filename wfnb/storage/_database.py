@@ -140,6 +140,12 @@ class Transaction:
         self._cursor.execute(self._sql.select_chain, {"sid": session_id, "v": version})
         return list(map(VersionRow._make, self._cursor.fetchall()))
 
+    def deleted_version(self, session_id: str) -> int:
+        """The last version a deleted session under this id reached (0: none was deleted)."""
+        self._cursor.execute(self._sql.select_deleted, {"sid": session_id})
+        row = self._cursor.fetchone()
+        return int(row[0]) if row is not None else 0
+
     def has_version(self, session_id: str, version: int) -> bool:
         self._cursor.execute(self._sql.select_has_version, {"sid": session_id, "v": version})
         return self._cursor.fetchone() is not None
@@ -147,9 +153,11 @@ class Transaction:
     def create_session(
         self, session_id: str, workflow_name: str | None, document: bytes, now: float
     ) -> Swapped | None:
-        """Insert the session row at version 1; None when the session exists."""
+        """Insert the session row at version 1, or after the last version of a session deleted
+        under this id (version numbers are never reused); None when the session exists."""
         return self._swap(self._sql.insert_session, {
             "sid": session_id, "wf": workflow_name, "bytes": len(document), "now": now,
+            "new": self.deleted_version(session_id) + 1,
         }, document)
 
     def update_session(

@@ -10,6 +10,9 @@ For ``table_name="t"``:
                   with the deltas after it, so a save writes only what changed
 - ``t_runs``      one row per run: status, input, output, error, timings, tokens used
 - ``t_meta``      key/value rows; ``schema_version`` says which migrations have run
+- ``t_deleted``   one row per deleted session id: the last version it reached (schema 3), so
+                  a session created again under that id numbers on from there and a writer
+                  still holding a version of the deleted one can never match the new one
 
 Migrations are ordered and idempotent, run in one transaction on open; a database whose
 schema_version is newer than this wfnb knows is refused rather than guessed at.
@@ -49,6 +52,7 @@ class Tables:
     versions: sa.Table
     runs: sa.Table
     meta: sa.Table
+    deleted: sa.Table
 
     @classmethod
     def define(cls, name: str) -> Tables:
@@ -97,7 +101,13 @@ class Tables:
             sa.Column("key", sa.Text, primary_key=True),
             sa.Column("value", sa.Text, nullable=False),
         )
-        return cls(name, sessions, versions, runs, meta)
+        deleted = sa.Table(
+            f"{name}_deleted", metadata,
+            sa.Column("session_id", sa.Text, primary_key=True),
+            sa.Column("version", sa.Integer, nullable=False),  # the deleted session's last
+            sa.Column("deleted_at", sa.Float, nullable=False),
+        )
+        return cls(name, sessions, versions, runs, meta, deleted)
 
 
 def _create_v1(conn: sa.Connection, tables: Tables) -> None:
@@ -115,10 +125,17 @@ def _add_run_tokens_v2(conn: sa.Connection, tables: Tables) -> None:
             conn.execute(sa.text(f'ALTER TABLE "{tables.runs.name}" ADD COLUMN {column} INTEGER'))
 
 
+def _add_deleted_v3(conn: sa.Connection, tables: Tables) -> None:
+    """Deleted sessions leave their last version number behind (never reused)."""
+    tables.deleted.create(conn, checkfirst=True)
+
+
 Migration = Callable[[sa.Connection, Tables], None]
 
 #: (schema version, migration) in order; each brings the tables from the version before it.
-MIGRATIONS: list[tuple[int, Migration]] = [(1, _create_v1), (2, _add_run_tokens_v2)]
+MIGRATIONS: list[tuple[int, Migration]] = [
+    (1, _create_v1), (2, _add_run_tokens_v2), (3, _add_deleted_v3),
+]
 
 
 def refuse_foreign_tables(conn: sa.Connection, tables: Tables) -> None:
@@ -126,7 +143,7 @@ def refuse_foreign_tables(conn: sa.Connection, tables: Tables) -> None:
     program's ``t_runs``, say): creating the rest beside it would "work", then every save would
     fail. A family whose ``_meta`` records a schema version is wfnb's and is not looked into."""
     inspector = sa.inspect(conn)
-    for table in (tables.meta, tables.sessions, tables.versions, tables.runs):
+    for table in (tables.meta, tables.sessions, tables.versions, tables.runs, tables.deleted):
         if not inspector.has_table(table.name):
             continue
         found = {column["name"] for column in inspector.get_columns(table.name)}

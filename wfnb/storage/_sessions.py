@@ -7,6 +7,12 @@ transaction. Loading reads the newest full row and the deltas after it. When the
 newer version, the two writers' changes are merged if they touched different top-level keys,
 else :class:`~wfnb.SessionConflictError` is raised and nothing is written (_merge.py).
 
+Version numbers are never reused under one session id: deleting a session records its last
+version (the ``_deleted`` table) and a session created again numbers on from there. So an
+expected version names one incarnation of the session: a writer still holding a version of a
+deleted session never matches the new one (:class:`~wfnb.SessionDeletedError`), and a cached
+head, the base of a delta, is the same content wherever its version matches.
+
 Why deltas: rewriting a large state in place is the slowest thing a database does for wfnb
 (SQLite frees and re-allocates every overflow page); appending what changed is cheap, and
 history then costs little more disk than the state itself. A full row is written again when the
@@ -32,6 +38,7 @@ from wfnb._errors import (
     CorruptStateError,
     InvalidNameError,
     SessionConflictError,
+    SessionDeletedError,
     SessionNotFoundError,
     StorageError,
 )
@@ -92,10 +99,19 @@ class _Head:
 
 
 class _SwapLost(Exception):
-    """The compare-and-swap found another version (0: the session is gone)."""
+    """The compare-and-swap found another version (0: the session is gone); ``deleted`` is the
+    last version of a session deleted under this id (0: none)."""
 
-    def __init__(self, version: int) -> None:
-        self.version = version
+    def __init__(self, version: int, deleted: int) -> None:
+        self.version, self.deleted = version, deleted
+
+    def deleted_error(self, session_id: str, expected: int) -> SessionDeletedError | None:
+        """The error for a writer whose expected version belongs to a deleted session."""
+        if expected == 0 or (self.version and expected > self.deleted):
+            return None  # a session that was not there, or the live one moved on: merge
+        return SessionDeletedError(session_id, expected_version=expected,
+                                   deleted_version=max(self.deleted, expected),
+                                   stored_version=self.version)
 
 
 class _StaleHead(Exception):
@@ -177,11 +193,9 @@ class Sessions:
                 if force:
                     expected_version = lost.version
                     continue
-                if lost.version == 0:
-                    raise SessionConflictError(
-                        session_id, keys=(), expected_version=expected_version,
-                        stored_version=0,
-                    ) from None
+                deleted = lost.deleted_error(session_id, expected_version)
+                if deleted is not None:
+                    raise deleted from None
                 # the next swap expects the version the merge was made on, which may be newer
                 # than the one this swap lost to
                 encoded, taken, expected_version = self._merge(
@@ -211,7 +225,7 @@ class Sessions:
         when the session row still has its creation time: a session deleted and saved again by
         another writer can be at the same version with other content.
         """
-        document, new = encoded.document, expected + 1
+        document = encoded.document
         head = self._head(session_id, expected)
         if head is not None and head.document == document:
             with self.db.transaction("save the session", session_id) as tx:
@@ -235,7 +249,9 @@ class Sessions:
                     else tx.update_session(session_id, workflow_name, document, now, expected)
                 )
                 if swapped is None:
-                    raise _SwapLost(tx.current_version(session_id) or 0)
+                    raise _SwapLost(tx.current_version(session_id) or 0,
+                                    tx.deleted_version(session_id))
+                new = swapped.version
                 if delta is not None and head is not None and (
                     swapped.created_at != head.created_at
                 ):
@@ -331,8 +347,11 @@ class Sessions:
                 raise SessionConflictError(
                     session_id, keys=(), expected_version=expected_version, stored_version=current
                 )
-            for table in (t.sessions, t.versions, t.runs):
+            for table in (t.sessions, t.versions, t.runs, t.deleted):
                 tx.execute(sa.delete(table).where(table.c.session_id == session_id))
+            # its version numbers are never given to a session created again under this id
+            tx.execute(sa.insert(t.deleted).values(session_id=session_id, version=current,
+                                                   deleted_at=time.time()))
         self._remember(session_id, None)
         return True
 
@@ -350,6 +369,9 @@ class Sessions:
         try:  # a plain swap: a restore that merged another writer's keys would not equal `old`
             new, written = self._swap(session_id, encoded, expected_version, None, "restore", None)
         except _SwapLost as lost:
+            deleted = lost.deleted_error(session_id, expected_version)
+            if deleted is not None:
+                raise deleted from None
             current = self.read(session_id) if lost.version else None
             theirs = parts_of(current.document) if current is not None else {}
             raise SessionConflictError(

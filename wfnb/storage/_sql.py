@@ -57,6 +57,7 @@ class Statements:
         self._sqlite = engine.dialect.name == "sqlite"
         quote = engine.dialect.identifier_preparer.quote
         s, v = quote(tables.sessions.name), quote(tables.versions.name)
+        d = quote(tables.deleted.name)
 
         def p(name: str) -> str:
             return f":{name}" if self._sqlite else f"%({name})s"
@@ -74,7 +75,7 @@ class Statements:
         self.keeps_jsonb = not self._sqlite
         self.insert_session = (
             f"INSERT INTO {s} (session_id, workflow_name, version, state_bytes, created_at, "
-            f"updated_at{jsonb_column}) VALUES ({p('sid')}, {p('wf')}, 1, {p('bytes')}, "
+            f"updated_at{jsonb_column}) VALUES ({p('sid')}, {p('wf')}, {p('new')}, {p('bytes')}, "
             f"{p('now')}, {p('now')}{jsonb_value}) "
             f"ON CONFLICT (session_id) DO NOTHING RETURNING {_SWAPPED}"
         )
@@ -84,6 +85,7 @@ class Statements:
             f"{jsonb_set} WHERE session_id = {p('sid')} AND version = {p('expected')} "
             f"RETURNING {_SWAPPED}"
         )
+        self.select_deleted = f"SELECT version FROM {d} WHERE session_id = {p('sid')}"
         self.select_version = f"SELECT version FROM {s} WHERE session_id = {p('sid')}"
         self.select_has_version = (
             f"SELECT 1 FROM {v} WHERE session_id = {p('sid')} AND version = {p('v')}"
