@@ -220,7 +220,8 @@ def machine(target: Target) -> type[RuleBasedStateMachine]:
                 return
             # documented: a state equal to what this storage object last saved or read at that
             # version is "unchanged" without asking the database, so nothing is written
-            assert session.deleted_at, f"a stale writer saved over a re-created session: {result}"
+            assert isinstance(result, SaveResult) and session.deleted_at, (
+                f"a stale writer saved over a re-created session: {result}")
             assert (result.version, result.written) == (session.deleted_at, False)
 
         @rule(who=st.integers(0, 1), keep=st.one_of(st.none(), st.integers(1, 5)),
