@@ -25,7 +25,8 @@ from wfnb.cli._paths import lookup
 from wfnb.cli._progress import progress
 from wfnb.storage import StoredSession, WorkflowStorage, check_export_file
 
-_STATUS_STYLES = {"completed": "green", "failed": "red", "interrupted": "yellow", "running": "cyan"}
+_STATUS_STYLES = {"completed": "green", "failed": "red", "interrupted": "yellow", "running": "cyan",
+                  "abandoned": "magenta"}
 
 
 def sessions(args: argparse.Namespace, storage: WorkflowStorage, console: Console) -> int:

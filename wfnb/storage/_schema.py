@@ -8,7 +8,8 @@ For ``table_name="t"``:
 - ``t_versions``  one row per saved version: the state as exact JSON bytes, or a delta on the
                   version before it (see _delta.py); the current state is the newest full row
                   with the deltas after it, so a save writes only what changed
-- ``t_runs``      one row per run: status, input, output, error, timings, tokens used
+- ``t_runs``      one row per run: status, input, output, error, timings, tokens used, and
+                  who runs it (host, pid, process start; schema 4)
 - ``t_meta``      key/value rows; ``schema_version`` says which migrations have run
 - ``t_deleted``   one row per deleted session id: the last version it reached (schema 3), so
                   a session created again under that id numbers on from there and a writer
@@ -94,6 +95,10 @@ class Tables:
             sa.Column("ended_at", sa.Float, nullable=True),
             sa.Column("input_tokens", sa.Integer, nullable=True),  # schema 2
             sa.Column("output_tokens", sa.Integer, nullable=True),  # schema 2
+            # who runs it (schema 4): a run whose process is gone becomes "abandoned"
+            sa.Column("host", sa.Text, nullable=True),
+            sa.Column("pid", sa.Integer, nullable=True),
+            sa.Column("process_start", sa.Text, nullable=True),
             sa.Index(f"ix_{name}_runs_session", "session_id", "started_at"),
         )
         meta = sa.Table(
@@ -117,12 +122,17 @@ def _create_v1(conn: sa.Connection, tables: Tables) -> None:
         conn.execute(sa.text(f'ALTER TABLE "{tables.name}" ADD COLUMN IF NOT EXISTS state jsonb'))
 
 
+def _add_columns(conn: sa.Connection, table: sa.Table, columns: dict[str, str]) -> None:
+    """ALTER TABLE ``table`` ADD each of ``columns`` (name: SQL type) it does not have yet."""
+    present = {column["name"] for column in sa.inspect(conn).get_columns(table.name)}
+    for column, kind in columns.items():
+        if column not in present:
+            conn.execute(sa.text(f'ALTER TABLE "{table.name}" ADD COLUMN {column} {kind}'))
+
+
 def _add_run_tokens_v2(conn: sa.Connection, tables: Tables) -> None:
     """Runs record the tokens a model used (None when it did not say)."""
-    present = {column["name"] for column in sa.inspect(conn).get_columns(tables.runs.name)}
-    for column in ("input_tokens", "output_tokens"):
-        if column not in present:
-            conn.execute(sa.text(f'ALTER TABLE "{tables.runs.name}" ADD COLUMN {column} INTEGER'))
+    _add_columns(conn, tables.runs, {"input_tokens": "INTEGER", "output_tokens": "INTEGER"})
 
 
 def _add_deleted_v3(conn: sa.Connection, tables: Tables) -> None:
@@ -130,11 +140,16 @@ def _add_deleted_v3(conn: sa.Connection, tables: Tables) -> None:
     tables.deleted.create(conn, checkfirst=True)
 
 
+def _add_run_owner_v4(conn: sa.Connection, tables: Tables) -> None:
+    """Runs record the host, pid and process start of the process running them."""
+    _add_columns(conn, tables.runs, {"host": "TEXT", "pid": "INTEGER", "process_start": "TEXT"})
+
+
 Migration = Callable[[sa.Connection, Tables], None]
 
 #: (schema version, migration) in order; each brings the tables from the version before it.
 MIGRATIONS: list[tuple[int, Migration]] = [
-    (1, _create_v1), (2, _add_run_tokens_v2), (3, _add_deleted_v3),
+    (1, _create_v1), (2, _add_run_tokens_v2), (3, _add_deleted_v3), (4, _add_run_owner_v4),
 ]
 
 
