@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 from pathlib import Path
@@ -14,6 +15,7 @@ from tests.conftest import StorageFactory, drop_tables, postgres_url
 from wfnb import (
     CorruptStateError,
     InvalidNameError,
+    SaveContendedError,
     SchemaVersionError,
     SessionConflictError,
     SessionDeletedError,
@@ -23,7 +25,7 @@ from wfnb import (
     UnstorableStateError,
     WorkflowStorage,
 )
-from wfnb.storage import _schema
+from wfnb.storage import _schema, _sessions
 
 
 def versions_table(storage: WorkflowStorage) -> list[Any]:
@@ -490,3 +492,41 @@ def test_postgres_keeps_a_jsonb_copy_of_the_current_state(table_name: str) -> No
     finally:
         storage.close()
         drop_tables(url, table_name)
+
+
+def test_a_save_outrun_round_after_round_gives_up_naming_keys_and_rounds(
+    make_storage: StorageFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another writer saves (key "b") each time this save has merged (key "a"): every swap is
+    lost; after the bound (8 here, for speed) the save says which keys and how many rounds,
+    and writes nothing."""
+    monkeypatch.setattr(_sessions, "_MAX_MERGE_ROUNDS", 8)
+    ours, theirs = make_storage(), make_storage()
+    ours.save("s", {"a": 0, "b": 0}, expected_version=0)
+
+    class Outrun(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if "merged keys" in record.getMessage():
+                current = theirs.read("s")
+                assert current is not None
+                theirs.save("s", {**current.session_state, "b": current.session_state["b"] + 1},
+                             expected_version=current.version)
+
+    theirs.save("s", {"a": 0, "b": 1}, expected_version=1)
+    handler, logger = Outrun(), logging.getLogger("wfnb.storage")
+    logger.addHandler(handler)
+    level = logger.level
+    logger.setLevel(logging.INFO)
+    try:
+        with pytest.raises(SaveContendedError, match=r"gave up saving after 8 merge rounds.*"
+                           r"Nothing was written; the keys this save changed: 'a'") as raised:
+            ours.save("s", {"a": 1, "b": 0}, expected_version=1)
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+    assert (raised.value.keys, raised.value.rounds) == (["a"], 8)
+    assert isinstance(raised.value, StorageError)
+    stored = theirs.read("s")
+    assert stored is not None and stored.session_state["a"] == 0  # nothing of ours written
+    assert all(v.source == "save" for v in theirs.history("s"))
+    assert len(theirs.history("s")) == 2 + 8

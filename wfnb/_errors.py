@@ -3,6 +3,7 @@
     WfnbError
     ├── StorageError            the database failed at what was asked (names table, session, cause)
     │   ├── SchemaVersionError  the tables were written by a newer wfnb, or a migration failed
+    │   ├── SaveContendedError  a save lost the swap to other writers round after round; gave up
     │   └── CorruptStateError   a stored row is not the JSON wfnb wrote (edited by hand?)
     ├── SessionConflictError    another writer saved the same keys first (compare-and-swap lost)
     │   ├── SessionDeletedError the session was deleted (maybe created again) since it was loaded
@@ -42,6 +43,19 @@ class SchemaVersionError(StorageError):
 
 class CorruptStateError(StorageError):
     """A stored state or history row cannot be decoded."""
+
+
+class SaveContendedError(StorageError):
+    """A save kept losing the compare-and-swap to other writers (merging their keys each time)
+    and gave up after ``rounds`` rounds: nothing was written. ``keys`` are the top-level keys
+    this save changed; saving again later usually succeeds."""
+
+    def __init__(
+        self, message: str, *, table: str, session_id: str, keys: Iterable[str], rounds: int
+    ) -> None:
+        super().__init__(message, table=table, session_id=session_id)
+        self.keys = sorted(keys)
+        self.rounds = rounds
 
 
 class SessionConflictError(WfnbError):

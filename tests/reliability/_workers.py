@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 
 from tests.reliability._support import Target
-from wfnb import RunResponse, SessionConflictError, Workflow
+from wfnb import RunResponse, SaveContendedError, SessionConflictError, Workflow
 
 
 class CounterAppend(Workflow):
@@ -134,3 +134,48 @@ def crash_saver(target: Target, session_id: str, log_path: Path, ready_fd: int) 
         version = new
         if new % 7 == 0:
             storage.prune(keep=20, session_id=session_id)
+
+
+class _MergeCounter(logging.Handler):
+    """Counts the storage's "merged keys" records: one per lost swap that merged."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.merges = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.merges += "merged keys" in record.getMessage()
+
+
+def own_key_saves(
+    target: Target, session_id: str, worker: int, saves: int, report: Path, start: Any
+) -> None:
+    """``saves`` read-increment-save cycles of this worker's own key ``k<worker>`` (disjoint
+    keys: every lost swap merges). Reports the swap rounds each save took, and any give-up."""
+    storage = target.open(keep_versions=None)
+    counter, logger = _MergeCounter(), logging.getLogger("wfnb.storage")
+    logger.addHandler(counter)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    rounds: list[int] = []
+    gave_up: list[str] = []
+    errors: list[str] = []
+    start.wait()
+    try:
+        for _ in range(saves):
+            seen = storage.read(session_id)
+            assert seen is not None
+            state = seen.session_state
+            state[f"k{worker}"] = state.get(f"k{worker}", 0) + 1
+            before = counter.merges
+            try:
+                storage.save(session_id, state, expected_version=seen.version)
+            except SaveContendedError as error:
+                gave_up.append(str(error))
+                continue
+            rounds.append(counter.merges - before + 1)
+    except Exception:
+        errors.append(traceback.format_exc())
+    finally:
+        report.write_bytes(orjson.dumps({"rounds": rounds, "gave_up": gave_up, "errors": errors}))
+        storage.close()

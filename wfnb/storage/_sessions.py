@@ -25,6 +25,7 @@ compute its delta and a load can skip the history rows when the database confirm
 
 from __future__ import annotations
 
+import random
 import threading
 import time
 from collections import OrderedDict
@@ -37,6 +38,7 @@ import sqlalchemy as sa
 from wfnb._errors import (
     CorruptStateError,
     InvalidNameError,
+    SaveContendedError,
     SessionConflictError,
     SessionDeletedError,
     SessionNotFoundError,
@@ -63,9 +65,19 @@ from wfnb.storage._sql import VersionRow
 
 _MAX_DELTA_CHAIN = 32  # delta rows after a full one, at most
 _MIN_DELTA_STATE = 4096  # smaller states are stored whole: a delta would save little
-_MAX_MERGE_ROUNDS = 8  # a save that keeps losing the swap to fresh writers gives up after this
+# a save that keeps losing the swap to fresh writers gives up after this many rounds: 8
+# processes saving their own keys of one session as fast as they can needed up to 54 on
+# PostgreSQL (89 without the back-off), 10 on SQLite (docs/reliability.md)
+_MAX_MERGE_ROUNDS = 128
 _HEAD_CACHE_SIZE = 64  # sessions whose latest document is kept for the next save's delta
 _MAX_SESSION_ID = 1024
+
+
+def _back_off(lost: int) -> None:
+    """After the second lost swap in a row, wait a random moment (doubling, up to 64 ms) before
+    the next: writers that retry at once keep colliding (PostgreSQL does not queue them)."""
+    if lost:
+        time.sleep(random.uniform(0, 0.001 * 2 ** min(lost, 6)))
 
 
 def check_session_id(session_id: object) -> str:
@@ -183,8 +195,9 @@ class Sessions:
         """See :meth:`wfnb.storage.WorkflowStorage.save`."""
         check_session_id(session_id)
         encoded = state if isinstance(state, EncodedState) else encode_state(state)
+        loaded_version, ours = expected_version, encoded.parts
         merged_keys: set[str] = set()
-        for _ in range(_MAX_MERGE_ROUNDS):
+        for round_ in range(_MAX_MERGE_ROUNDS):
             try:
                 version, written = self._swap(
                     session_id, encoded, expected_version, workflow_name, source, run_id
@@ -202,12 +215,27 @@ class Sessions:
                     session_id, encoded, expected_version
                 )
                 merged_keys |= taken
+                _back_off(round_)
                 continue
             merged = decode_state(encoded.document, encoded.tagged) if merged_keys else None
             return SaveResult(version, written, tuple(sorted(merged_keys)), merged)
-        raise StorageError(
-            f"gave up saving after {_MAX_MERGE_ROUNDS} rounds of concurrent writes",
-            table=self.db.name, session_id=session_id,
+        raise self._contended(session_id, ours, loaded_version, expected_version, merged_keys)
+
+    def _contended(
+        self, session_id: str, ours: Parts, loaded: int, last_seen: int, merged: set[str]
+    ) -> SaveContendedError:
+        """The error of a save that lost every round: which keys it changed, what it merged."""
+        try:
+            keys = changed_keys(self._parts_at(session_id, loaded) if loaded else {}, ours)
+        except SessionNotFoundError:  # that version pruned meanwhile: name every key
+            keys = set(ours)
+        shown = ", ".join(repr(key) for key in sorted(keys)) or "(none)"
+        return SaveContendedError(
+            f"gave up saving after {_MAX_MERGE_ROUNDS} merge rounds: other writers saved the "
+            f"session each time first (version {loaded} when loaded, {last_seen} at the last "
+            f"round; their keys {sorted(merged)} were merged each time). Nothing was written; "
+            f"the keys this save changed: {shown}. Save again.",
+            table=self.db.name, session_id=session_id, keys=keys, rounds=_MAX_MERGE_ROUNDS,
         )
 
     def _swap(
