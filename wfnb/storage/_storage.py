@@ -39,8 +39,9 @@ Progress = Callable[[], None]  # called once per session done
 class WorkflowStorage:
     """Sessions of workflows, stored through `dataset` in any SQLAlchemy database.
 
-    ``WorkflowStorage("my_workflows", "sqlite:///tmp/workflows.db")`` keeps four tables
-    (``my_workflows``, ``_versions``, ``_runs``, ``_meta``), created or upgraded on open.
+    ``WorkflowStorage("my_workflows", "sqlite:///tmp/workflows.db")`` keeps five tables
+    (``my_workflows``, ``_versions``, ``_runs``, ``_deleted``, ``_meta``), created or upgraded
+    on open.
     ``keep_versions`` bounds each session's history (``None`` keeps all of it);
     ``db`` is the underlying :class:`dataset.Database` for ad-hoc queries.
     """
