@@ -351,12 +351,16 @@ def test_a_later_migration_upgrades_an_older_database(
         conn.execute(sa.text(f'ALTER TABLE "{tables.name}" ADD COLUMN label TEXT'))
         applied.append(tables.name)
 
-    monkeypatch.setattr(_schema, "MIGRATIONS", [*_schema.MIGRATIONS, (2, add_label_column)])
+    latest = _schema.MIGRATIONS[-1][0]
+    monkeypatch.setattr(_schema, "MIGRATIONS",
+                        [*_schema.MIGRATIONS, (latest + 1, add_label_column)])
     monkeypatch.setattr("wfnb.storage._sessions.MIGRATIONS", _schema.MIGRATIONS)
     upgraded = make_storage()
     again = make_storage()
     stored = again.read("s")
-    assert (upgraded.schema_version, again.schema_version, len(applied)) == (2, 2, 1)
+    assert (upgraded.schema_version, again.schema_version, len(applied)) == (
+        latest + 1, latest + 1, 1
+    )
     assert stored is not None and stored.session_state == {"a": 1}
 
 

@@ -17,12 +17,14 @@ from wfnb._errors import (
     SessionConflictError,
     SessionNotFoundError,
     StorageError,
+    UnkeyableArgumentError,
     UnstorableStateError,
     WfnbError,
     WorkflowBusyError,
     WorkflowRunError,
 )
 from wfnb._events import RunEvent, RunResponse
+from wfnb._steps import step
 from wfnb._workflow import Workflow, logger
 from wfnb.storage import (
     PostgresWorkflowStorage,
@@ -30,6 +32,7 @@ from wfnb.storage import (
     SaveResult,
     SessionSummary,
     SqliteWorkflowStorage,
+    StepRecord,
     StoredSession,
     VersionInfo,
     WorkflowStorage,
@@ -57,8 +60,10 @@ __all__ = [
     "SessionSummary",
     "SqliteWorkflowStorage",
     "StateInspector",
+    "StepRecord",
     "StorageError",
     "StoredSession",
+    "UnkeyableArgumentError",
     "UnstorableStateError",
     "VersionInfo",
     "WfnbError",
@@ -69,6 +74,7 @@ __all__ = [
     "load_ipython_extension",
     "logger",
     "show",
+    "step",
 ]
 
 

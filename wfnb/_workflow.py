@@ -24,6 +24,7 @@ import functools
 import inspect
 import logging
 import threading
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from types import TracebackType
@@ -31,6 +32,7 @@ from typing import Any, TypeVar
 
 from wfnb._errors import SessionConflictError, StorageError, WorkflowBusyError
 from wfnb._events import COMPLETION_EVENTS, RunResponse
+from wfnb._steps import RunSteps
 from wfnb.storage._codec import decode_state, encode_state, join_parts, parts_of
 from wfnb.storage._merge import merge_parts
 from wfnb.storage._sessions import WorkflowStorage, check_session_id
@@ -81,6 +83,7 @@ class Workflow:
         self._abandoned_by: str | None = None  # run whose failure left session_state half-done
         self._active_run: _Run | None = None
         self._run_lock = threading.Lock()
+        self._refreshed: dict[str | None, float] = {}  # step name (None: all) -> when
         self.read_from_storage()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -106,6 +109,16 @@ class Workflow:
     def version(self) -> int:
         """The stored version ``session_state`` was last loaded from or saved as (0: none)."""
         return self._version
+
+    def refresh(self, *names: str) -> None:
+        """Make the next runs execute these steps (all steps, without names) instead of being
+        served their records: records that ended before now are not served again.
+
+        A name is a step's full name or its part after the last dot (``refresh("search")``).
+        """
+        now = time.time()
+        for name in names or (None,):
+            self._refreshed[name] = now
 
     # -- persistence ---------------------------------------------------------------------------
 
@@ -211,6 +224,7 @@ class _Run:
         self.run_id = str(uuid.uuid4())
         self.output: list[str] = []
         self.completion_handed_out = False
+        self.steps: RunSteps | None = None
         try:
             bound = inspect.signature(body).bind(workflow, *args, **kwargs).arguments
             self.input = dict(list(bound.items())[1:])
@@ -225,6 +239,10 @@ class _Run:
             wf._load_for_run()
             if wf.storage is not None:
                 wf.storage.record_run_start(self.run_id, wf.session_id, wf.name, self.input)
+                self.steps = RunSteps(
+                    wf.storage.step_log, session_id=wf.session_id, workflow_name=wf.name,
+                    run_id=self.run_id, refreshed=wf._refreshed,
+                ).open(wf)
         except BaseException:
             wf._release()
             raise
@@ -267,6 +285,8 @@ class _Run:
         finally:
             if status != "completed":
                 wf._abandoned_by = self.run_id
+            if self.steps is not None:
+                self.steps.close()
             try:
                 if wf.storage is not None:
                     wf.storage.record_run_end(

@@ -2,7 +2,14 @@
 
 from wfnb.storage._backends import PostgresWorkflowStorage, SqliteWorkflowStorage
 from wfnb.storage._codec import decode_state, encode_state
-from wfnb.storage._models import RunRecord, SaveResult, SessionSummary, StoredSession, VersionInfo
+from wfnb.storage._models import (
+    RunRecord,
+    SaveResult,
+    SessionSummary,
+    StepRecord,
+    StoredSession,
+    VersionInfo,
+)
 from wfnb.storage._sessions import WorkflowStorage
 
 __all__ = [
@@ -11,6 +18,7 @@ __all__ = [
     "SaveResult",
     "SessionSummary",
     "SqliteWorkflowStorage",
+    "StepRecord",
     "StoredSession",
     "VersionInfo",
     "WorkflowStorage",

@@ -1,4 +1,5 @@
-"""Sessions as a pandas DataFrame (pandas is optional: imported only when asked for)."""
+"""Sessions, or their step records, as a pandas DataFrame (pandas is optional: imported only
+when asked for)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from wfnb.storage._sessions import WorkflowStorage
 from wfnb.storage._transfer import PAGE, Row, pages
 
 DATAFRAME_COLUMNS = ("session_id", "workflow_name", "version", "updated_at", "state_bytes")
+STEP_COLUMNS = ("session_id", "workflow_name", "run_id", "name", "status", "cached",
+                "started_at", "ended_at", "seconds", "error", "output", "key", "step_id")
 
 
 def to_dataframe(
@@ -17,10 +20,12 @@ def to_dataframe(
     *,
     search: str | None = None,
     workflow_name: str | None = None,
+    steps: bool = False,
     chunk_size: int = PAGE,
 ) -> Any:
     """A pandas DataFrame, one row per session (newest first): its metadata, then one
     ``state.<key>`` column per top-level state key. Reads states ``chunk_size`` sessions at a time.
+    With ``steps=True``, one row per step record of those sessions instead (oldest first).
     """
     try:
         pandas = importlib.import_module("pandas")
@@ -28,6 +33,13 @@ def to_dataframe(
         raise ImportError("to_dataframe() needs pandas: pip install pandas") from None
     records: list[Row] = []
     filters = storage._filters(search, workflow_name)
+    if steps:
+        for rows in pages(storage, [], filters, chunk_size):
+            for row in rows:
+                records += ({column: getattr(step, column) for column in STEP_COLUMNS}
+                            for step in storage.steps(row.session_id))
+        records.sort(key=lambda record: (record["started_at"], record["step_id"]))
+        return pandas.DataFrame(records, columns=list(STEP_COLUMNS))
     for rows in pages(storage, [], filters, chunk_size):
         for row in rows:
             stored = storage.read(row.session_id)

@@ -9,6 +9,8 @@ For ``table_name="t"``:
                   version before it (see _delta.py); the current state is the newest full row
                   with the deltas after it, so a save writes only what changed
 - ``t_runs``      one row per run: status, input, output, error, timings
+- ``t_steps``     one row per step a run executed or was served (see _steps.py): its key,
+                  status, output (exact JSON bytes, as states are stored), error, timings
 - ``t_meta``      key/value rows; ``schema_version`` says which migrations have run
 
 Migrations are ordered and idempotent, run in one transaction on open; a database whose
@@ -49,6 +51,7 @@ class Tables:
     versions: sa.Table
     runs: sa.Table
     meta: sa.Table
+    steps: sa.Table
 
     @classmethod
     def define(cls, name: str) -> Tables:
@@ -95,7 +98,26 @@ class Tables:
             sa.Column("key", sa.Text, primary_key=True),
             sa.Column("value", sa.Text, nullable=False),
         )
-        return cls(name, sessions, versions, runs, meta)
+        steps = sa.Table(
+            f"{name}_steps", metadata,
+            sa.Column("step_id", sa.Text, primary_key=True),
+            sa.Column("session_id", sa.Text, nullable=False),
+            sa.Column("workflow_name", sa.Text, nullable=True),
+            sa.Column("run_id", sa.Text, nullable=True),
+            sa.Column("key", sa.Text, nullable=False),
+            sa.Column("name", sa.Text, nullable=False),
+            sa.Column("status", sa.Text, nullable=False),
+            sa.Column("served_from", sa.Text, nullable=True),  # NULL: the body ran
+            sa.Column("output", sa.LargeBinary, nullable=True),
+            sa.Column("tagged", sa.Boolean, nullable=False),
+            sa.Column("error", sa.Text, nullable=True),
+            sa.Column("started_at", sa.Float, nullable=False),
+            sa.Column("ended_at", sa.Float, nullable=True),
+            sa.Index(f"ix_{name}_steps_key", "session_id", "key", "ended_at"),
+            sa.Index(f"ix_{name}_steps_wf_key", "workflow_name", "key", "ended_at"),
+            sa.Index(f"ix_{name}_steps_time", "session_id", "started_at"),
+        )
+        return cls(name, sessions, versions, runs, meta, steps)
 
 
 def _create_v1(conn: sa.Connection, tables: Tables) -> None:
@@ -105,10 +127,14 @@ def _create_v1(conn: sa.Connection, tables: Tables) -> None:
         conn.execute(sa.text(f'ALTER TABLE "{tables.name}" ADD COLUMN IF NOT EXISTS state jsonb'))
 
 
+def _add_steps_v2(conn: sa.Connection, tables: Tables) -> None:
+    tables.steps.create(conn, checkfirst=True)
+
+
 Migration = Callable[[sa.Connection, Tables], None]
 
 #: (schema version, migration) in order; each brings the tables from the version before it.
-MIGRATIONS: list[tuple[int, Migration]] = [(1, _create_v1)]
+MIGRATIONS: list[tuple[int, Migration]] = [(1, _create_v1), (2, _add_steps_v2)]
 
 
 def stored_schema_version(conn: sa.Connection, tables: Tables) -> int:

@@ -47,18 +47,20 @@ from wfnb.storage._codec import (
     valid_utf8,
 )
 from wfnb.storage._delta import apply_delta, make_delta
-from wfnb.storage._engine import log, normalize_url, open_database
+from wfnb.storage._engine import database_cause, log, normalize_url, open_database
 from wfnb.storage._merge import changed_keys, merge_parts
 from wfnb.storage._models import (
     RunRecord,
     SaveResult,
     SessionSummary,
+    StepRecord,
     StoredSession,
     VersionInfo,
     timestamp,
 )
 from wfnb.storage._schema import MIGRATIONS, Tables, check_table_name, migrate
 from wfnb.storage._sql import HotPath, jsonb_copy
+from wfnb.storage._steps import StepLog
 
 _MAX_DELTA_CHAIN = 32  # delta rows after a full one, at most
 _MIN_DELTA_STATE = 4096  # smaller states are stored whole: a delta would save little
@@ -107,8 +109,9 @@ class _SwapLost(Exception):
 class WorkflowStorage:
     """Sessions of workflows, stored through `dataset` in any SQLAlchemy database.
 
-    ``WorkflowStorage("my_workflows", "sqlite:///tmp/workflows.db")`` keeps four tables
-    (``my_workflows``, ``_versions``, ``_runs``, ``_meta``), created or upgraded on open.
+    ``WorkflowStorage("my_workflows", "sqlite:///tmp/workflows.db")`` keeps five tables
+    (``my_workflows``, ``_versions``, ``_runs``, ``_steps``, ``_meta``), created or upgraded on
+    open.
     ``keep_versions`` bounds each session's history (``None`` keeps all of it);
     ``db`` is the underlying :class:`dataset.Database` for ad-hoc queries.
     """
@@ -136,13 +139,14 @@ class WorkflowStorage:
             self._engine: sa.Engine = self.db.engine
             self._dialect = self._engine.dialect.name
             self._sql = HotPath(self._engine, self._tables)
+            self.step_log = StepLog(self._engine, self._tables.steps, self._sql)
             with self._write() as conn:
                 if self._dialect == "postgresql":
                     conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_lock_key(table_name))))
                 self.schema_version = migrate(conn, self._tables, MIGRATIONS)
         except (sa.exc.SQLAlchemyError, OSError) as exc:
             raise StorageError(
-                f"cannot open {self._where()}: {_cause(exc)}", table=table_name
+                f"cannot open {self._where()}: {database_cause(exc)}", table=table_name
             ) from exc
 
     # -- plumbing --------------------------------------------------------------------------
@@ -170,7 +174,7 @@ class WorkflowStorage:
         try:
             yield
         except (sa.exc.SQLAlchemyError, OSError, self._sql.error) as exc:
-            raise StorageError(f"could not {action}: {_cause(exc)}", table=self.table_name,
+            raise StorageError(f"could not {action}: {database_cause(exc)}", table=self.table_name,
                                session_id=session_id) from exc
 
     def close(self) -> None:
@@ -369,9 +373,10 @@ class WorkflowStorage:
             try:
                 with self._write() as conn:
                     self._prune_session(conn, session_id, new - keep + 1, None)
+                    self._prune_steps(conn, session_id)
             except (sa.exc.SQLAlchemyError, self._sql.error) as exc:  # the save is committed
                 log.warning("session %r: saved as version %d, but pruning its history failed "
-                            "(%s); a later save prunes it", session_id, new, _cause(exc))
+                            "(%s); a later save prunes it", session_id, new, database_cause(exc))
         chain, chain_bytes = (
             (head.chain + 1, head.chain_bytes + len(delta))
             if head is not None and delta is not None else (0, 0)
@@ -438,7 +443,7 @@ class WorkflowStorage:
                     self._heads.popitem(last=False)
 
     def delete(self, session_id: str, *, expected_version: int | None = None) -> bool:
-        """Delete a session with its history and runs; False when there was none.
+        """Delete a session with its history, runs and steps; False when there was none.
 
         With ``expected_version``, refuse (SessionConflictError) if it was saved since.
         """
@@ -454,7 +459,7 @@ class WorkflowStorage:
                 raise SessionConflictError(
                     session_id, keys=(), expected_version=expected_version, stored_version=current
                 )
-            for table in (t.sessions, t.versions, t.runs):
+            for table in (t.sessions, t.versions, t.runs, t.steps):
                 conn.execute(sa.delete(table).where(table.c.session_id == session_id))
         self._remember(session_id, None)
         return True
@@ -574,7 +579,9 @@ class WorkflowStorage:
     ) -> int:
         """Drop history: all but the newest ``keep`` versions and/or those older than
         ``older_than`` seconds, of one session or all. The current version always stays.
-        Returns how many versions were dropped.
+        Step records that started before the oldest version kept go too, except the newest
+        completed one of each step key (what later runs are served). Returns how many versions
+        were dropped.
         """
         if keep is not None and keep < 1:
             raise ValueError(f"keep must be at least 1, not {keep}")
@@ -595,6 +602,7 @@ class WorkflowStorage:
                     first_kept = current - keep + 1 if keep is not None else 1
                     cutoff = time.time() - older_than if older_than is not None else None
                     dropped += self._prune_session(conn, sid, first_kept, cutoff)
+                    self._prune_steps(conn, sid)
         return dropped
 
     def _prune_session(
@@ -642,6 +650,14 @@ class WorkflowStorage:
                 sa.delete(v).where(v.c.session_id == session_id, v.c.version < first_kept)
             ).rowcount
         )
+
+    def _prune_steps(self, conn: sa.Connection, session_id: str) -> None:
+        v = self._tables.versions
+        oldest = conn.execute(
+            sa.select(sa.func.min(v.c.created_at)).where(v.c.session_id == session_id)
+        ).scalar()
+        if oldest is not None:
+            self.step_log.prune(conn, session_id, oldest)
 
     # -- runs --------------------------------------------------------------------------------
 
@@ -696,6 +712,15 @@ class WorkflowStorage:
                 for row in conn.execute(query)
             ]
 
+    def steps(self, session_id: str, run_id: str | None = None) -> list[StepRecord]:
+        """The session's step records (of one run, with ``run_id``), oldest first."""
+        return self.step_log.records(check_session_id(session_id), run_id)
+
+    def clear_steps(self, session_id: str, name: str | None = None) -> int:
+        """Forget the session's step records (of the step ``name`` only: its full name or the
+        part after the last dot), so their next calls execute; returns how many were deleted."""
+        return self.step_log.clear(check_session_id(session_id), name)
+
     # -- transfer ----------------------------------------------------------------------------
 
     def export_sessions(self, path: str, session_ids: list[str] | None = None) -> int:
@@ -716,13 +741,15 @@ class WorkflowStorage:
         return _transfer.import_sessions(self, path, on_conflict=mode).as_dict()
 
     def to_dataframe(
-        self, *, search: str | None = None, workflow_name: str | None = None
+        self, *, search: str | None = None, workflow_name: str | None = None, steps: bool = False
     ) -> Any:
         """A pandas DataFrame of the sessions, one row each with one ``state.<key>`` column per
-        top-level state key (reads every state; pandas is optional: ``pip install pandas``)."""
+        top-level state key (reads every state; pandas is optional: ``pip install pandas``).
+        ``steps=True``: one row per step record of those sessions (name, status, cached, times,
+        error, output)."""
         from wfnb.storage import _frame
 
-        return _frame.to_dataframe(self, search=search, workflow_name=workflow_name)
+        return _frame.to_dataframe(self, search=search, workflow_name=workflow_name, steps=steps)
 
 
 def _describe(value: Any) -> str:
@@ -736,12 +763,6 @@ def _describe(value: Any) -> str:
 def _lock_key(name: str) -> int:
     """A stable advisory-lock key for one table family (serializes concurrent migrations)."""
     return zlib.crc32(f"wfnb:{name}".encode())
-
-
-def _cause(exc: BaseException) -> str:
-    """The database's own words for an error, without SQLAlchemy's statement dump."""
-    original = getattr(exc, "orig", None)
-    return str(original if original is not None else exc).strip().splitlines()[0]
 
 
 def _prune_slack(keep: int) -> int:

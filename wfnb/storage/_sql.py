@@ -32,7 +32,7 @@ class HotPath:
         s, v = quote(tables.sessions.name), quote(tables.versions.name)
 
         def p(name: str) -> str:
-            return f":{name}" if self._sqlite else f"%({name})s"
+            return placeholder(engine, name)
 
         self.select_session = f"SELECT {_SESSION} FROM {s} WHERE session_id = {p('sid')}"
         self.select_chain = (
@@ -100,6 +100,12 @@ class HotPath:
             raise
         finally:
             pooled.close()
+
+
+def placeholder(engine: sa.Engine, name: str) -> str:
+    """The driver's spelling of the named parameter ``name`` (sqlite3: ``:x``, psycopg:
+    ``%(x)s``)."""
+    return f":{name}" if engine.dialect.name == "sqlite" else f"%({name})s"
 
 
 def jsonb_copy(document: str) -> str | None:
