@@ -13,6 +13,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 import sqlalchemy as sa
 
@@ -630,3 +631,44 @@ def test_an_older_database_gets_the_steps_table_on_open(make_storage: StorageFac
     assert CALLS == ["add 1 1"]
     stored = upgraded.read("s")
     assert stored is not None and stored.session_state == {"a": 1}
+
+
+# -- the command line --------------------------------------------------------------------------
+
+
+def test_cli_lists_and_clears_steps(storage: WorkflowStorage, tmp_path: Path) -> None:
+    from tests.test_cli import fails, run_wfnb
+
+    wf = Pipeline(session_id="s", storage=storage, fail_at="summarize")
+    with pytest.raises(RuntimeError):
+        list(wf.run("pasta"))
+    list(wf.run("pasta"))
+    if storage.db_url.startswith("sqlite"):
+        where = ["--db", storage.db_url.removeprefix("sqlite:///")]
+    else:
+        where = ["--url", storage.db_url]
+    where += ["--table", storage.table_name]
+
+    def wfnb(*args: str) -> Any:
+        return run_wfnb(*where, *args, cwd=tmp_path)
+
+    listed = wfnb("steps", "s").stdout.splitlines()
+    assert listed[0].split() == ["STEP", "STATUS", "SERVED", "RUN", "STARTED", "DURATION",
+                                 "ERROR"]
+    assert "Pipeline.summarize  failed" in listed[3] and "RuntimeError: model" in listed[3]
+    assert "from record" in listed[4] and len(listed) == 1 + 7
+    second_run = storage.runs("s")[0].run_id
+    records = orjson.loads(wfnb("steps", "s", "--run", second_run, "--json").stdout)
+    assert [(r["name"], r["cached"]) for r in records] == [
+        ("Pipeline.fetch", True), ("Pipeline.rank", True), ("Pipeline.summarize", False),
+        ("publish", False),
+    ]
+    assert records[1]["output"] == {"$wfnb": "tuple", "v": ["pasta 0", "pasta 1"]}
+    cleared = wfnb("steps", "clear", "s", "--name", "summarize")
+    assert cleared.stdout == ("session 's': forgot 2 step records named 'summarize'; their next "
+                              "calls execute\n")
+    assert len(storage.steps("s")) == 5
+    assert wfnb("steps", "clear", "s").stdout.startswith("session 's': forgot 5 step records;")
+    fails(wfnb("steps", "nobody"), 1, "'nobody'")
+    fails(wfnb("steps", "s", "--name", "x"), 2, "--name goes with")
+    fails(wfnb("steps", "one", "two"), 2, "steps takes one SESSION")
