@@ -61,6 +61,18 @@ _current: contextvars.ContextVar[RunSteps | None] = contextvars.ContextVar(
 )
 _by_instance: dict[int, RunSteps] = {}  # id(workflow) -> its running run's steps
 _registry_lock = threading.Lock()
+_refreshing: list[float] = []  # start times of the refreshing() blocks open now
+
+
+@contextlib.contextmanager
+def refreshing() -> Iterator[None]:
+    """Runs started inside the block execute every step again (``%workflow --refresh``):
+    records that ended before the block began are not served."""
+    _refreshing.append(time.time())
+    try:
+        yield
+    finally:
+        _refreshing.pop()
 
 
 @contextlib.contextmanager
@@ -90,6 +102,8 @@ class RunSteps:
             log, session_id, workflow_name, run_id
         )
         self._refreshed = dict(refreshed)
+        if _refreshing:
+            self._refreshed[None] = max(self._refreshed.get(None, 0.0), *_refreshing)
         self._served: list[ServedCall] = []
         self.closed = False
         self._owner: int | None = None

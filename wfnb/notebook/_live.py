@@ -44,6 +44,10 @@ class RunInfo:
     chunks: int = 0
     cached: bool = False
     started: float = 0.0
+    step: str | None = None  # the step running or served last
+    step_served: bool = False  # ... served from its record
+    steps_run: int = 0
+    steps_served: int = 0
 
     def line(self, state: str, now: float) -> str:
         parts = [state]
@@ -57,6 +61,11 @@ class RunInfo:
         parts.append(f"{self.chunks} chunk{'s' if self.chunks != 1 else ''}")
         if self.cached:
             parts.append("from session_state")
+        if self.step is not None and state == "running":
+            served = " (served from the record)" if self.step_served else ""
+            parts.append(f"step {self.step}{served}")
+        if self.steps_run or self.steps_served:
+            parts.append(f"steps: {self.steps_run} run, {self.steps_served} served")
         return " · ".join(parts)
 
 
@@ -66,6 +75,8 @@ class View(Protocol):
     def add(self, text: str) -> None: ...
 
     def tick(self) -> None: ...
+
+    def status(self) -> None: ...
 
     def finish(self, state: str) -> None: ...
 
@@ -104,6 +115,12 @@ class LiveView:
     def add(self, text: str) -> None:
         """Take one chunk; refresh the display if the refresh interval has passed."""
         self._pending.append(text)
+        if self._clock() >= self._next_refresh:
+            self.tick()
+
+    def status(self) -> None:
+        """The status line changed (a step began): show it with the next refresh."""
+        self._unshown = True
         if self._clock() >= self._next_refresh:
             self.tick()
 
@@ -188,6 +205,9 @@ class TextView:
 
     def tick(self) -> None:
         """Nothing to do: text is written as it comes."""
+
+    def status(self) -> None:
+        """Nothing to do: the status line is written at the end."""
 
     def finish(self, state: str) -> None:
         newline = "" if self._ends_with_newline else "\n"

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterable, Awaitable, Generator, Iterable, Itera
 from typing import Any
 
 from wfnb._events import RunEvent, RunResponse
+from wfnb._steps import StepEvent, observe_steps
 from wfnb.notebook import _frontend
 from wfnb.notebook._chunks import chunk_text, is_completion
 from wfnb.notebook._live import LiveView, RunInfo, TextView, View
@@ -53,17 +54,38 @@ def consume(source: Any, view: View, info: RunInfo, *, poll: float = 0.1) -> Run
     """
     texts: list[str] = []
     chunks = _iterate(source, poll)
+    here = threading.get_ident()
+    step_changed = False
+
+    def on_step(event: StepEvent) -> None:
+        """Name the current step in the status line (from this thread, or at the next poll)."""
+        nonlocal step_changed
+        if event.state in ("running", "served"):
+            info.step, info.step_served = event.name, event.state == "served"
+            if event.state == "served":
+                info.steps_served += 1
+            else:
+                info.steps_run += 1
+            if threading.get_ident() == here:
+                view.status()
+            else:  # an async run's worker thread: the display is this thread's
+                step_changed = True
+
     try:
-        for chunk in chunks:
-            if chunk is _DONE:
-                view.tick()
-                continue
-            _note(info, chunk, bool(texts))
-            text = chunk_text(chunk)
-            if text:
-                texts.append(text)
-                info.chunks += 1
-                view.add(text)
+        with observe_steps(on_step):
+            for chunk in chunks:
+                if chunk is _DONE:
+                    if step_changed:
+                        step_changed = False
+                        view.status()
+                    view.tick()
+                    continue
+                _note(info, chunk, bool(texts))
+                text = chunk_text(chunk)
+                if text:
+                    texts.append(text)
+                    info.chunks += 1
+                    view.add(text)
     except KeyboardInterrupt:
         view.finish("interrupted")
         raise
