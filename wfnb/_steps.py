@@ -26,7 +26,6 @@ import inspect
 import logging
 import threading
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable, Generator, Iterator, Mapping
 from dataclasses import dataclass
 from types import CodeType, TracebackType
@@ -105,6 +104,7 @@ class RunSteps:
         if _refreshing:
             self._refreshed[None] = max(self._refreshed.get(None, 0.0), *_refreshing)
         self._served: list[ServedCall] = []
+        self._calls = 0
         self.closed = False
         self._owner: int | None = None
         self._token: contextvars.Token[RunSteps | None] | None = None
@@ -117,8 +117,8 @@ class RunSteps:
         self._token = _current.set(self)
         return self
 
-    def close(self) -> None:
-        """Stop recording; write the served calls not written yet."""
+    def close(self) -> list[ServedCall]:
+        """Stop recording; the served calls not recorded yet (the run's end records them)."""
         self.closed = True
         with _registry_lock:
             if self._owner is not None and _by_instance.get(self._owner) is self:
@@ -127,15 +127,14 @@ class RunSteps:
             with contextlib.suppress(ValueError, RuntimeError):  # set in another context
                 _current.reset(self._token)  # type: ignore[arg-type]
         served, self._served = self._served, []
-        try:
-            self.log.record_served(served)
-        except StorageError as failure:
-            logger.warning("session %r: run %s could not record %d served steps: %s",
-                           self.session_id, self.run_id, len(served), failure)
+        return served
 
     def _call(self, spec: _Spec, key: str) -> StepCall:
-        return StepCall(str(uuid.uuid4()), self.session_id, self.workflow_name, self.run_id,
-                        key, spec.name)
+        """A new call's identity; its id is the run's and the call's number (unique, and in
+        call order within the run)."""
+        self._calls += 1
+        return StepCall(f"{self.run_id}-{self._calls:06d}", self.session_id, self.workflow_name,
+                        self.run_id, key, spec.name)
 
     def serve(self, spec: _Spec, key: str) -> dict[str, Any] | None:
         """The stored output document of a call with ``key``, if one may be served."""
@@ -196,6 +195,8 @@ class _Execution:
 
 
 def _emit(event: StepEvent) -> None:
+    if not _observers:
+        return
     for observer in list(_observers):
         try:
             observer(event)
@@ -230,11 +231,19 @@ class _Spec:
         self.scope: Scope = "workflow" if scope == "workflow" else "session"
         self.key_function = key
         self.signature = inspect.signature(function)
+        parameters = self.signature.parameters.values()
+        simple = all(p.kind is p.POSITIONAL_OR_KEYWORD for p in parameters)
+        # all-positional calls of such a signature need no bind(): zip names with arguments
+        self._positional = tuple(self.signature.parameters) if simple else None
         self._code: str | None = None
 
     def named(self, name: str) -> bool:
         """Whether ``name`` is this step's name, or its part after the last dot."""
         return self.name == name or self.name.endswith("." + name)
+
+    @functools.cached_property
+    def _prefix(self) -> bytes:
+        return orjson.dumps([self.name, self.code]) + b"\n"
 
     @property
     def code(self) -> str:
@@ -262,16 +271,21 @@ class _Spec:
             except UnstorableStateError as refused:
                 raise UnkeyableArgumentError(self.name, "key=", refused.reason) from None
         else:
-            bound = self.signature.bind(*args, **kwargs)
-            bound.apply_defaults()
-            arguments = dict(bound.arguments)
+            if not kwargs and self._positional is not None and len(args) == len(
+                self._positional
+            ):
+                arguments = dict(zip(self._positional, args, strict=True))
+            else:
+                bound = self.signature.bind(*args, **kwargs)
+                bound.apply_defaults()
+                arguments = dict(bound.arguments)
             if self.is_method:
                 arguments.pop(next(iter(self.signature.parameters)), None)
             encoded = self._encode_arguments(arguments)
-        canonical = orjson.dumps(orjson.loads(encoded), option=orjson.OPT_SORT_KEYS)
-        return hashlib.sha256(
-            orjson.dumps([self.name, self.code]) + b"\n" + canonical
-        ).hexdigest()
+        if encoded.count(b"{") > 1:  # nested objects: their keys in sorted order
+            encoded = orjson.dumps(orjson.loads(encoded), option=orjson.OPT_SORT_KEYS)
+        # (the top level is in the signature's order already)
+        return hashlib.sha256(self._prefix + encoded).hexdigest()
 
     def _encode_arguments(self, arguments: dict[str, Any]) -> bytes:
         try:
@@ -297,8 +311,7 @@ def _fingerprint(code: CodeType) -> bytes:
 def _run_of(spec: _Spec, args: tuple[Any, ...]) -> RunSteps | None:
     """The run a call records into: its instance's, for a method; else the current one."""
     if spec.is_method and args:
-        with _registry_lock:
-            mine = _by_instance.get(id(args[0]))
+        mine = _by_instance.get(id(args[0]))  # one dict read: atomic, needs no lock
         if mine is not None:
             return mine
     current = _current.get()

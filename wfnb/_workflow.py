@@ -285,13 +285,13 @@ class _Run:
         finally:
             if status != "completed":
                 wf._abandoned_by = self.run_id
-            if self.steps is not None:
-                self.steps.close()
+            served = self.steps.close() if self.steps is not None else []
             try:
                 if wf.storage is not None:
                     wf.storage.record_run_end(
                         self.run_id, status=status, output="".join(self.output),
                         error=message, version=wf.version or None, session_id=wf.session_id,
+                        served_steps=served,
                     )
             except StorageError as failure:
                 if kind is None and status == "completed":

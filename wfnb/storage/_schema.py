@@ -113,10 +113,14 @@ class Tables:
             sa.Column("error", sa.Text, nullable=True),
             sa.Column("started_at", sa.Float, nullable=False),
             sa.Column("ended_at", sa.Float, nullable=True),
-            sa.Index(f"ix_{name}_steps_key", "session_id", "key", "ended_at"),
-            sa.Index(f"ix_{name}_steps_wf_key", "workflow_name", "key", "ended_at"),
             sa.Index(f"ix_{name}_steps_time", "session_id", "started_at"),
         )
+        # lookups read only completed records whose body ran: served records (one per call of
+        # every later run, same key) stay out of these indexes, so a lookup never walks them
+        servable = sa.and_(steps.c.status == "completed", steps.c.served_from.is_(None))
+        for index, scope in (("key", "session_id"), ("wf_key", "workflow_name")):
+            sa.Index(f"ix_{name}_steps_{index}", steps.c[scope], steps.c.key, steps.c.ended_at,
+                     steps.c.step_id, sqlite_where=servable, postgresql_where=servable)
         return cls(name, sessions, versions, runs, meta, steps)
 
 

@@ -60,7 +60,7 @@ from wfnb.storage._models import (
 )
 from wfnb.storage._schema import MIGRATIONS, Tables, check_table_name, migrate
 from wfnb.storage._sql import HotPath, jsonb_copy
-from wfnb.storage._steps import StepLog
+from wfnb.storage._steps import ServedCall, StepLog
 
 _MAX_DELTA_CHAIN = 32  # delta rows after a full one, at most
 _MIN_DELTA_STATE = 4096  # smaller states are stored whole: a delta would save little
@@ -682,8 +682,10 @@ class WorkflowStorage:
         error: str | None = None,
         version: int | None = None,
         session_id: str | None = None,
+        served_steps: Sequence[ServedCall] = (),
     ) -> None:
-        """Record how a run ended: completed, failed or interrupted."""
+        """Record how a run ended: completed, failed or interrupted (with the records of its
+        step calls that were served and not recorded yet, in the same transaction)."""
         r = self._tables.runs
         with self._failing_as("record the run", session_id), self._write() as conn:
             conn.execute(
@@ -692,6 +694,7 @@ class WorkflowStorage:
                     ended_at=time.time(),
                 )
             )
+            self.step_log.insert_served(conn, served_steps)
 
     def runs(self, session_id: str, *, limit: int | None = None) -> list[RunRecord]:
         """The session's runs, newest first."""

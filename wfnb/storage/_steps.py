@@ -146,10 +146,8 @@ class StepLog:
         if scope == "workflow" and workflow_name is None:
             scope = "session"
         values = {"key": key, "since": since, "sid": session_id, "wf": workflow_name}
-        with self._failing_as("look up the step", session_id), \
-                self._hot.transaction(write=False) as tx:
-            tx.execute(self._find[scope], values)
-            row = tx.fetchone()
+        with self._failing_as("look up the step", session_id):
+            row = self._hot.execute(self._find[scope], values)
         if row is None:
             return None
         step_id, output, tagged = row
@@ -162,20 +160,26 @@ class StepLog:
 
     def begin(self, call: StepCall, served: Sequence[ServedCall] = ()) -> None:
         """Record ``call`` as running, with the ``served`` calls waiting to be written."""
-        rows = [_served_row(done) for done in served]
-        rows.append(_row(call, time.time()))
-        with self._failing_as("record the step", call.session_id), \
+        if served:
+            self.record_served([*served, call])
+            return
+        with self._failing_as("record the step", call.session_id):
+            self._hot.execute(self._insert, _row(call, time.time()))
+
+    def record_served(self, served: Sequence[ServedCall | StepCall]) -> None:
+        """Write the records of calls served from earlier records (and of a call starting)."""
+        if not served:
+            return
+        rows = [_served_row(done) if isinstance(done, ServedCall) else _row(done, time.time())
+                for done in served]
+        with self._failing_as("record the steps", rows[0]["session_id"]), \
                 self._hot.transaction(write=True) as tx:
             tx.executemany(self._insert, rows)
 
-    def record_served(self, served: Sequence[ServedCall]) -> None:
-        """Write the records of calls served from earlier records."""
-        if not served:
-            return
-        rows = [_served_row(done) for done in served]
-        with self._failing_as("record the served steps", served[0].call.session_id), \
-                self._hot.transaction(write=True) as tx:
-            tx.executemany(self._insert, rows)
+    def insert_served(self, conn: sa.Connection, served: Sequence[ServedCall]) -> None:
+        """Inside the caller's transaction: the records of calls served from earlier records."""
+        if served:
+            conn.execute(sa.insert(self.table), [_served_row(done) for done in served])
 
     def finish(
         self,
@@ -189,9 +193,8 @@ class StepLog:
         ``error``."""
         values = {"step_id": call.step_id, "status": "failed" if error else "completed",
                   "output": output, "tagged": tagged, "error": error, "ended_at": time.time()}
-        with self._failing_as("record the step", call.session_id), \
-                self._hot.transaction(write=True) as tx:
-            tx.execute(self._finish, values)
+        with self._failing_as("record the step", call.session_id):
+            self._hot.execute(self._finish, values)
 
     # -- reading and housekeeping ----------------------------------------------------------------
 
