@@ -4,11 +4,12 @@ backend, resumes where it stopped.
 Each child runs the workflow once on a session (serving what earlier children completed) and is
 SIGKILLed after a random time up to 1.2 times an uninterrupted run's (in 1 of 5 cases counted
 from the fork, so some kills land while it opens the database). Step bodies append
-"S name session" to a side-effect file outside the database when they start. When a child completes the run, the session is checked and the next
-one begins. Asserted: SQLite's integrity check after every kill; no step that was completed (in
-the database) before a child started executes again in that child (its side-effect lines); at
-the end of each session, each step has exactly one completed record whose body ran, and the
-final state and output equal those of an uninterrupted run.
+"S name session" to a side-effect file outside the database when they start. When a child
+completes the run, the session is checked and the next one begins. Asserted: SQLite's integrity
+check after every kill; no step that was completed (in the database) before a child started
+executes again in that child (its side-effect lines); at the end of each session, each step has
+exactly one completed record whose body ran, and the final state and output equal those of an
+uninterrupted run.
 """
 
 from __future__ import annotations

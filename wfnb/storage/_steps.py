@@ -128,8 +128,11 @@ class StepLog:
         try:
             yield
         except (sa.exc.SQLAlchemyError, OSError, self._hot.error) as exc:
-            raise StorageError(f"could not {action}: {database_cause(exc)}",
-                               table=self.table.name, session_id=session_id) from exc
+            raise self._error(action, session_id, exc) from exc
+
+    def _error(self, action: str, session_id: str | None, exc: BaseException) -> StorageError:
+        return StorageError(f"could not {action}: {database_cause(exc)}", table=self.table.name,
+                            session_id=session_id)
 
     # -- the hot path: one lookup per call, one write when a body starts and one when it ends --
 
@@ -146,8 +149,10 @@ class StepLog:
         if scope == "workflow" and workflow_name is None:
             scope = "session"
         values = {"key": key, "since": since, "sid": session_id, "wf": workflow_name}
-        with self._failing_as("look up the step", session_id):
+        try:  # (not _failing_as: on the hot path a context manager costs what a lookup does)
             row = self._hot.execute(self._find[scope], values)
+        except (sa.exc.SQLAlchemyError, OSError, self._hot.error) as exc:
+            raise self._error("look up the step", session_id, exc) from exc
         if row is None:
             return None
         step_id, output, tagged = row
