@@ -51,6 +51,7 @@ class StepEvent:
     name: str
     state: str
     session_id: str
+    workflow_name: str | None
     run_id: str | None
 
 
@@ -138,10 +139,12 @@ class RunSteps:
 
     def serve(self, spec: _Spec, key: str) -> dict[str, Any] | None:
         """The stored output document of a call with ``key``, if one may be served."""
-        since = max(
-            [at for name, at in self._refreshed.items() if name is None or spec.named(name)],
-            default=0.0,
-        )
+        since = 0.0
+        if self._refreshed:
+            since = max(
+                [at for name, at in self._refreshed.items() if name is None or spec.named(name)],
+                default=0.0,
+            )
         if spec.ttl is not None:
             since = max(since, time.time() - spec.ttl)
         found = self.log.find(key, session_id=self.session_id, workflow_name=self.workflow_name,
@@ -149,7 +152,7 @@ class RunSteps:
         if found is None:
             return None
         self._served.append(ServedCall(self._call(spec, key), found.step_id, time.time()))
-        _emit(StepEvent(spec.name, "served", self.session_id, self.run_id))
+        _emit(StepEvent(spec.name, "served", self.session_id, self.workflow_name, self.run_id))
         return found.document
 
     def execute(self, spec: _Spec, key: str) -> _Execution:
@@ -169,14 +172,16 @@ class _Execution:
 
     def __enter__(self) -> _Execution:
         self.run.log.begin(self.call, self._served)
-        _emit(StepEvent(self.spec.name, "running", self.run.session_id, self.run.run_id))
+        _emit(StepEvent(self.spec.name, "running", self.run.session_id, self.run.workflow_name,
+                        self.run.run_id))
         return self
 
     def complete(self, document: dict[str, Any]) -> None:
         output, tagged = encode_output(self.spec.name, document)
         self.run.log.finish(self.call, output=output, tagged=tagged)
         self._done = True
-        _emit(StepEvent(self.spec.name, "completed", self.run.session_id, self.run.run_id))
+        _emit(StepEvent(self.spec.name, "completed", self.run.session_id, self.run.workflow_name,
+                        self.run.run_id))
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
                  _traceback: TracebackType | None) -> None:
@@ -191,7 +196,8 @@ class _Execution:
         except StorageError as failure:  # the step's own error is the one raised
             logger.warning("session %r: step %s failed (%s) and could not be recorded: %s",
                            self.run.session_id, self.spec.name, message, failure)
-        _emit(StepEvent(self.spec.name, "failed", self.run.session_id, self.run.run_id))
+        _emit(StepEvent(self.spec.name, "failed", self.run.session_id, self.run.workflow_name,
+                        self.run.run_id))
 
 
 def _emit(event: StepEvent) -> None:
@@ -235,6 +241,7 @@ class _Spec:
         simple = all(p.kind is p.POSITIONAL_OR_KEYWORD for p in parameters)
         # all-positional calls of such a signature need no bind(): zip names with arguments
         self._positional = tuple(self.signature.parameters) if simple else None
+        self._first = next(iter(self.signature.parameters), "")
         self._code: str | None = None
 
     def named(self, name: str) -> bool:
@@ -271,16 +278,15 @@ class _Spec:
             except UnstorableStateError as refused:
                 raise UnkeyableArgumentError(self.name, "key=", refused.reason) from None
         else:
-            if not kwargs and self._positional is not None and len(args) == len(
-                self._positional
-            ):
-                arguments = dict(zip(self._positional, args, strict=True))
+            names = self._positional
+            if not kwargs and names is not None and len(args) == len(names):
+                arguments = dict(zip(names, args, strict=True))
             else:
                 bound = self.signature.bind(*args, **kwargs)
                 bound.apply_defaults()
                 arguments = dict(bound.arguments)
             if self.is_method:
-                arguments.pop(next(iter(self.signature.parameters)), None)
+                del arguments[self._first]
             encoded = self._encode_arguments(arguments)
         if encoded.count(b"{") > 1:  # nested objects: their keys in sorted order
             encoded = orjson.dumps(orjson.loads(encoded), option=orjson.OPT_SORT_KEYS)

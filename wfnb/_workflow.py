@@ -30,7 +30,12 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from types import TracebackType
 from typing import Any, TypeVar
 
-from wfnb._errors import SessionConflictError, StorageError, WorkflowBusyError
+from wfnb._errors import (
+    SessionConflictError,
+    StorageError,
+    UnstorableStateError,
+    WorkflowBusyError,
+)
 from wfnb._events import COMPLETION_EVENTS, RunResponse
 from wfnb._steps import RunSteps
 from wfnb.storage._codec import decode_state, encode_state, join_parts, parts_of
@@ -175,11 +180,12 @@ class Workflow:
         if self.storage is None:
             return
         if self._abandoned_by is not None:
-            logger.warning(
-                "session %r: discarding unsaved changes left by run %s, which did not complete; "
-                "call write_to_storage() after a failed run to keep them",
-                self.session_id, self._abandoned_by,
-            )
+            if self._has_unsaved_changes():
+                logger.warning(
+                    "session %r: discarding unsaved changes left by run %s, which did not "
+                    "complete; call write_to_storage() after a failed run to keep them",
+                    self.session_id, self._abandoned_by,
+                )
             self.read_from_storage()
             return
         pending = encode_state(self.session_state)
@@ -198,6 +204,12 @@ class Workflow:
         self._synced, self._version = theirs, version
         self.session_state.clear()
         self.session_state.update(decode_state(join_parts(merged[0])))
+
+    def _has_unsaved_changes(self) -> bool:
+        try:
+            return encode_state(self.session_state).document != self._synced
+        except UnstorableStateError:
+            return True
 
     # -- runs ----------------------------------------------------------------------------------
 

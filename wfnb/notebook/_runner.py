@@ -61,6 +61,8 @@ def consume(source: Any, view: View, info: RunInfo, *, poll: float = 0.1) -> Run
         """Name the current step in the status line (from this thread, or at the next poll)."""
         nonlocal step_changed
         if event.state in ("running", "served"):
+            info.session_id = info.session_id or event.session_id
+            info.workflow = info.workflow or event.workflow_name
             info.step, info.step_served = event.name, event.state == "served"
             if event.state == "served":
                 info.steps_served += 1
