@@ -118,7 +118,7 @@ def test_a_failed_run_that_changed_nothing_discards_nothing_and_says_nothing(
     wf = Fails(session_id="s", storage=storage)
     with pytest.raises(ValueError, match="boom"):
         list(wf.run())
-    with caplog.at_level(logging.WARNING, logger="wfnb"), pytest.raises(ValueError):
+    with caplog.at_level(logging.WARNING, logger="wfnb"), pytest.raises(ValueError, match="boom"):
         list(wf.run())
     assert "discarding" not in caplog.text
 
