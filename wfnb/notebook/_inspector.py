@@ -24,7 +24,14 @@ import ipywidgets as widgets  # type: ignore[import-untyped]
 from wfnb._errors import CorruptStateError
 from wfnb.notebook import _inspector_render as render
 from wfnb.notebook._inspector_actions import EditActions, action
-from wfnb.storage import RunRecord, SessionSummary, StoredSession, VersionInfo, WorkflowStorage
+from wfnb.storage import (
+    RunRecord,
+    SessionSummary,
+    StepRecord,
+    StoredSession,
+    VersionInfo,
+    WorkflowStorage,
+)
 
 _live: weakref.WeakSet[StateInspector] = weakref.WeakSet()
 
@@ -70,6 +77,7 @@ class StateInspector(EditActions):
         self._loaded_text = ""
         self._history: list[VersionInfo] = []
         self._runs: list[RunRecord] = []
+        self._steps: dict[str, list[StepRecord]] = {}  # of the newest runs, by run id
         self._armed: tuple[str, int] | None = None  # delete waiting for its confirmation
         self._syncing = False  # set while code (not a person) changes widget values
         self._status = ""
@@ -310,6 +318,8 @@ class StateInspector(EditActions):
             self._loaded, problem = None, f"session {sid!r} cannot be read: {error}"
         self._history = self.storage.history(sid)
         self._runs = self.storage.runs(sid, limit=50)
+        self._steps = {run.run_id: self.storage.steps(sid, run_id=run.run_id)
+                       for run in self._runs[:render.STEP_RUNS]}
         self._base_version = (self._loaded.version if self._loaded is not None
                               else self._history[0].version if self._history else None)
         self._edit_diff.value = self._history_diff.value = ""
@@ -334,11 +344,15 @@ class StateInspector(EditActions):
         with self._sync():
             self._versions.options = [(render.version_label(v), v.version) for v in self._history]
             self._versions.value = None
-        self._runs_html.value = render.runs_html(self._runs) if self._history else ""
+        self._runs_html.value = (
+            render.runs_html(self._runs) + render.steps_html(self._runs, self._steps)
+            if self._history else ""
+        )
 
     def _clear_selection(self) -> None:
         self._selected, self._loaded, self._base_version = None, None, None
         self._history, self._runs, self._loaded_text = [], [], ""
+        self._steps = {}
         self._editor.value = self._edit_diff.value = self._history_diff.value = ""
         self._show_session(None)
         with self._sync():
