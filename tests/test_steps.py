@@ -672,3 +672,71 @@ def test_cli_lists_and_clears_steps(storage: WorkflowStorage, tmp_path: Path) ->
     fails(wfnb("steps", "nobody"), 1, "'nobody'")
     fails(wfnb("steps", "s", "--name", "x"), 2, "--name goes with")
     fails(wfnb("steps", "one", "two"), 2, "steps takes one SESSION")
+
+
+def test_steps_called_from_threads_and_gathered_tasks_all_record(
+    storage: WorkflowStorage,
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    class Fan(Workflow):
+        @step
+        def square(self, n: int) -> int:
+            CALLS.append(f"square {n}")
+            return n * n
+
+        @step
+        async def cube(self, n: int) -> int:
+            await asyncio.sleep(0)
+            CALLS.append(f"cube {n}")
+            return n**3
+
+        def run(self) -> Any:
+            with ThreadPoolExecutor(8) as pool:
+                squares = list(pool.map(self.square, [n % 10 for n in range(40)]))
+
+            async def cubes() -> list[int]:
+                return list(await asyncio.gather(*(self.cube(n) for n in range(10))))
+
+            return [squares, asyncio.run(cubes())]
+
+    first = Fan(session_id="s", storage=storage).run().content
+    assert first == [[(n % 10) ** 2 for n in range(40)], [n**3 for n in range(10)]]
+    assert sorted(set(CALLS)) == sorted({f"square {n}" for n in range(10)}
+                                        | {f"cube {n}" for n in range(10)})
+    CALLS.clear()
+    assert Fan(session_id="s", storage=storage).run().content == first
+    assert CALLS == []
+    records = storage.steps("s")
+    assert len({r.step_id for r in records}) == len(records) == 100
+    second = storage.steps("s", run_id=storage.runs("s")[0].run_id)
+    assert len(second) == 50 and all(r.cached for r in second)
+    # in the first run, threads calling the same key at once may both have executed it
+    assert sum(not r.cached for r in records) >= 20
+
+
+def test_import_checks_step_records_and_takes_files_without_them(
+    make_storage: StorageFactory, tmp_path: Path
+) -> None:
+    from wfnb import ImportFormatError
+
+    source = make_storage()
+    list(Pipeline(session_id="s", storage=source).run("pasta"))
+    path = tmp_path / "out.jsonl"
+    source.export_sessions(str(path))
+    record = orjson.loads(path.read_bytes())
+    assert [step["name"] for step in record["steps"]][:2] == ["Pipeline.fetch", "Pipeline.rank"]
+    assert "session_id" not in record["steps"][0] and "tagged" not in record["steps"][0]
+    for broken, message in (
+        ({"status": "done"}, r"steps\[0\]\.status should be one of running, completed, failed"),
+        ({"output": "{not json"}, r"steps\[0\]\.output is not a stored wfnb state"),
+        ({"started_at": "yesterday"}, r"steps\[0\]\.started_at should be seconds"),
+    ):
+        bad = dict(record, steps=[dict(record["steps"][0], **broken)])
+        (tmp_path / "bad.jsonl").write_bytes(orjson.dumps(bad))
+        with pytest.raises(ImportFormatError, match=message):
+            source.import_sessions(str(tmp_path / "bad.jsonl"), on_conflict="skip")
+    old = {key: value for key, value in record.items() if key != "steps"}  # before steps existed
+    (tmp_path / "old.jsonl").write_bytes(orjson.dumps(dict(old, session_id="old", runs=[])))
+    assert source.import_sessions(str(tmp_path / "old.jsonl"))["imported"] == ["old"]
+    assert source.steps("old") == []

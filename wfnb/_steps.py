@@ -23,6 +23,7 @@ import datetime as dt
 import functools
 import hashlib
 import inspect
+import itertools
 import logging
 import threading
 import time
@@ -105,7 +106,8 @@ class RunSteps:
         if _refreshing:
             self._refreshed[None] = max(self._refreshed.get(None, 0.0), *_refreshing)
         self._served: list[ServedCall] = []
-        self._calls = 0
+        self._served_lock = threading.Lock()  # steps may be called from several threads
+        self._numbers = itertools.count(1)  # next() on a count is atomic
         self.closed = False
         self._owner: int | None = None
         self._token: contextvars.Token[RunSteps | None] | None = None
@@ -127,14 +129,18 @@ class RunSteps:
         if _current.get() is self:
             with contextlib.suppress(ValueError, RuntimeError):  # set in another context
                 _current.reset(self._token)  # type: ignore[arg-type]
-        served, self._served = self._served, []
+        return self._take_served()
+
+    def _take_served(self) -> list[ServedCall]:
+        with self._served_lock:
+            served, self._served = self._served, []
         return served
 
     def _call(self, spec: _Spec, key: str) -> StepCall:
         """A new call's identity; its id is the run's and the call's number (unique, and in
         call order within the run)."""
-        self._calls += 1
-        return StepCall(f"{self.run_id}-{self._calls:06d}", self.session_id, self.workflow_name,
+        return StepCall(f"{self.run_id}-{next(self._numbers):06d}", self.session_id,
+                        self.workflow_name,
                         self.run_id, key, spec.name)
 
     def serve(self, spec: _Spec, key: str) -> dict[str, Any] | None:
@@ -151,14 +157,15 @@ class RunSteps:
                               scope=spec.scope, since=since)
         if found is None:
             return None
-        self._served.append(ServedCall(self._call(spec, key), found.step_id, time.time()))
+        served = ServedCall(self._call(spec, key), found.step_id, time.time())
+        with self._served_lock:
+            self._served.append(served)
         _emit(StepEvent(spec.name, "served", self.session_id, self.workflow_name, self.run_id))
         return found.document
 
     def execute(self, spec: _Spec, key: str) -> _Execution:
         """A call whose body runs: recorded running now, then completed or failed."""
-        served, self._served = self._served, []
-        return _Execution(self, spec, self._call(spec, key), served)
+        return _Execution(self, spec, self._call(spec, key), self._take_served())
 
 
 class _Execution:
