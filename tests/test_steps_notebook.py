@@ -99,3 +99,29 @@ def test_line_magic_refresh_executes_steps_again(shell: InteractiveShell) -> Non
         result: Any = run(shell, line)
         assert result.content == "4"
     assert run(shell, "calls") == [2, 2]
+
+
+def test_a_step_defined_in_a_plain_cell_is_keyed_by_its_cell_source(
+    shell: InteractiveShell,
+) -> None:
+    run(shell, WORKFLOW)
+    run(shell, "%workflow wf.run(3)")
+    run(shell, WORKFLOW.replace("calls = []\n", ""))  # the same source again, in a new cell
+    run(shell, "%workflow wf.run(3)")
+    assert run(shell, "calls") == [3]
+    run(shell, WORKFLOW.replace("calls = []\n", "").replace("n * 2", "n * 20"))  # edited
+    result: Any = run(shell, "%workflow wf.run(3)")
+    assert result.content == "60" and run(shell, "calls") == [3, 3]
+
+
+def test_inline_steps_are_recorded_under_their_own_name(shell: InteractiveShell) -> None:
+    from wfnb import SqliteWorkflowStorage
+
+    run(shell, "from wfnb import step\ncalls = []")
+    run(shell, CELL)
+    run(shell, CELL)
+    storage = SqliteWorkflowStorage("notebook_workflows", "tmp/workflows.db")
+    assert [(r.name, r.cached, r.workflow_name) for r in storage.steps("research")] == [
+        ("search", False, "research"), ("search", True, "research")
+    ]
+    storage.close()
