@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import json
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
+from tests._shapes import SHAPES, answer
 from wfnb import RunResponse
+from wfnb.notebook import _live
 from wfnb.notebook._chunks import chunk_text
 from wfnb.notebook._live import Data, LiveView, RunInfo
-from wfnb.notebook._markdown import BlockSplitter, to_html
+from wfnb.notebook._markdown import piece_html, to_html
+from wfnb.notebook._split import BlockSplitter, Joint
 
 
 class Recorder:
@@ -59,11 +63,17 @@ def test_finished_blocks_are_frozen_and_the_text_is_kept_whole() -> None:
 
 
 def test_splitter_ignores_blank_lines_inside_code_fences() -> None:
-    splitter = BlockSplitter()
+    splitter = BlockSplitter(freeze_chars=1)
     text = "intro\n\n```\ncode\n\nmore code\n"
-    assert splitter.feed(text) == [len("intro\n\n")]
+    cuts = splitter.feed(text)
+    assert (cuts[0].position, cuts[0].joint) == (len("intro\n\n"), None)
+    inside = cuts[1:]  # cut inside the fence: every one reopens it in the next piece
+    lines = ("code", "\nmore", "more")
+    assert [cut.position for cut in inside] == [text.index(line) for line in lines]
+    assert all(cut.joint is not None and cut.joint.reopen == "```\n" for cut in inside)
     text += "```\n\nafter\n"
-    assert splitter.feed(text) == [len(text) - len("after\n")]
+    assert [(cut.position, cut.joint) for cut in splitter.feed(text)] == [
+        (len(text) - len("after\n"), None)]
 
 
 def test_outputs_split_where_the_content_says_whatever_the_timing() -> None:
@@ -77,6 +87,72 @@ def test_outputs_split_where_the_content_says_whatever_the_timing() -> None:
                       if not update and "wfnb-status" not in data.get("text/html", "")])
     assert saved[0] == saved[1] == saved[2]
     assert len(saved[0]) > 5
+
+
+def in_chunks(text: str, size: int) -> list[str]:
+    return [text[i : i + size] for i in range(0, len(text), size)]
+
+
+def saved_outputs(recorder: Recorder) -> list[Data]:
+    """What the notebook keeps, status lines left out (they hold the elapsed time); asserting
+    on the way that each output's first message is its final content (what nbval compares)."""
+    first: dict[str, Data] = {}
+    last: dict[str, Data] = {}
+    for data, display_id, update in recorder.messages:
+        if not update:
+            first[display_id] = data
+        last[display_id] = data
+    assert first == last
+    return [data for data in first.values() if "wfnb-status" not in data.get("text/html", "")]
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_saved_outputs_do_not_depend_on_chunking_or_timing(shape: str) -> None:
+    text = answer(shape, 8)
+    saved = []
+    for size, seconds_per_chunk in ((1, 0.0001), (7, 0.03), (300, 0.5), (len(text), 0.0)):
+        recorder = Recorder()
+        stream(recorder, in_chunks(text, size), seconds_per_chunk, refresh_rate=10,
+               freeze_chars=400)
+        saved.append(saved_outputs(recorder))
+    assert all(outputs == saved[0] for outputs in saved)
+    frozen = [data for data in saved[0] if data.get("text/plain")]
+    assert len(frozen) > 5
+    assert "".join(data["text/plain"] for data in frozen) == text
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_published_bytes_grow_linearly_in_every_shape(shape: str) -> None:
+    """Twenty kilobytes a second in 10-character chunks, at 10 refreshes a second: what is sent
+    stays within a small multiple of what is kept, however long the answer."""
+    overheads = []
+    for kilobytes in (16, 64):
+        recorder = Recorder()
+        stream(recorder, in_chunks(answer(shape, kilobytes), 10), 0.0005, refresh_rate=10,
+               freeze_chars=500)
+        published = sum(len(json.dumps(data)) for data, _, _ in recorder.messages)
+        kept = sum(len(json.dumps(data)) for data in saved_outputs(recorder))
+        overheads.append(published / kept)
+    assert overheads[1] <= 1.6
+    assert overheads[1] <= overheads[0] * 1.1
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_each_refresh_renders_a_bounded_tail(shape: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rendered characters are counted through the renderer (not wall time): one long list,
+    table or code block must not be re-rendered whole at every refresh."""
+    rendered: list[int] = []
+
+    def counting(text: str, before: Joint | None = None, after: Joint | None = None) -> str:
+        rendered.append(len(text))
+        return piece_html(text, before, after)
+
+    monkeypatch.setattr(_live, "piece_html", counting)
+    text = answer(shape, 48)
+    freeze_chars, per_refresh = 500, 200  # 10-character chunks, 20 of them per refresh
+    stream(Recorder(), in_chunks(text, 10), 0.005, refresh_rate=10, freeze_chars=freeze_chars)
+    assert max(rendered) <= 3 * freeze_chars + per_refresh
+    assert sum(rendered) <= 8 * len(text)
 
 
 def test_markdown_keeps_code_and_escapes_html() -> None:

@@ -48,3 +48,43 @@ def test_every_notebook_is_numbered_and_listed_in_the_readme() -> None:
     readme = (NOTEBOOKS_DIR.parent / "README.md").read_text()
     for path in runner.NOTEBOOKS:
         assert f"notebooks/{path.name}" in readme
+
+
+LONG_BLOCKS_CELL = """import random, time, wfnb
+rows = "".join(f"| {n} | `x{n}` | <b>{n * n}</b> |\\n" for n in range(60))
+code = "".join(f"if a < {n}:  # <i>{n}</i>\\n    b = {n}\\n" for n in range(60))
+items = "".join(f"1. step {n}\\n" for n in range(60))
+text = f"| n | name | square |\\n| -: | - | -: |\\n{rows}\\n```python\\n{code}```\\n\\n{items}"
+pace = random.Random()  # a different rhythm on every run
+
+def chunks():
+    position = 0
+    while position < len(text):
+        size = pace.randint(1, 40)
+        yield text[position : position + size]
+        position += size
+        time.sleep(pace.random() * 0.004)
+
+wfnb.show(chunks(), freeze_chars=300)
+"""
+
+
+def test_long_blocks_save_the_same_outputs_on_every_run_in_a_real_kernel(tmp_path: Path) -> None:
+    """A table, a code block and a list, each cut into pieces while they stream at a random
+    pace: two runs save the same outputs (what nbval compares), and the pieces hold the text."""
+    path = tmp_path / "long_blocks.ipynb"
+    notebook = runner.nbformat.v4.new_notebook()  # (nbformat through the runner: untyped)
+    notebook.cells = [runner.nbformat.v4.new_code_cell(LONG_BLOCKS_CELL)]
+    runner.nbformat.write(notebook, path)
+    saved = []
+    for _ in range(2):
+        shown = [o["data"] for o in outputs(runner.execute(path))
+                 if o["output_type"] == "display_data"]
+        saved.append([data for data in shown if "wfnb-status" not in data.get("text/html", "")])
+    assert saved[0] == saved[1]
+    pieces = [data for data in saved[0] if data.get("text/plain")]
+    assert len(pieces) >= 8
+    assert "".join(data["text/plain"] for data in pieces).startswith("| n | name | square |")
+    html = "".join(data["text/html"] for data in pieces)
+    assert html.count("<thead") == html.count("visibility:collapse") + 1
+    assert '<ol start="' in html and "&lt;b&gt;" in html and "&lt;i&gt;" in html

@@ -1,11 +1,13 @@
 """Showing a stream while it arrives, at a cost linear in its length.
 
-Rich frontends: finished Markdown blocks are displayed once, in their final form, as outputs of
-their own; only the unfinished tail lives in a placeholder that is updated at most
-``refresh_rate`` times a second. A placeholder starts empty and is emptied again before it is
-replaced, so every output's first message equals what the saved notebook holds (nbval compares
-those) while nbclient, applying the updates, saves the final content too. Terminals get the
-text as it comes.
+Rich frontends: the text is cut into pieces where its content says (``_split``: between blocks,
+or inside a long code block, list, table or paragraph, rendered so the halves meet seamlessly);
+each finished piece is displayed once, in its final form, as an output of its own, and only the
+unfinished tail lives in a placeholder that is updated at most ``refresh_rate`` times a second,
+so each refresh renders a bounded tail and the bytes sent grow linearly with the answer. A
+placeholder starts empty and is emptied again before it is replaced, so every output's first
+message equals what the saved notebook holds (nbval compares those) while nbclient, applying the
+updates, saves the final content too. Terminals get the text as it comes.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from wfnb.notebook._markdown import BlockSplitter, escape, to_html
+from wfnb.notebook._markdown import escape, piece_html
+from wfnb.notebook._split import BlockSplitter, Joint
 
 Data = dict[str, str]
 Publish = Callable[[Data, str, bool], None]  # (mime bundle, display_id, update)
@@ -95,15 +98,15 @@ class LiveView:
     ) -> None:
         self.info, self._publish, self._clock = info, publish, clock
         self._interval = 1.0 / refresh_rate if refresh_rate > 0 else 0.0
-        self._freeze_chars = freeze_chars
         prefix = f"wfnb-{uuid.uuid4().hex[:12]}"
         self._ids = (f"{prefix}-{n}" for n in itertools.count())
         info.started = clock()
         self._pending: list[str] = []
         self._tail = ""
         self._unshown = False  # the tail holds text the live placeholder does not show yet
-        self._splitter = BlockSplitter()
-        self._block_ends: list[int] = []  # in the tail
+        self._splitter = BlockSplitter(freeze_chars)
+        self._joint: Joint | None = None  # how the tail continues the last frozen piece
+        self._live = False  # the placeholder shows something (to empty before it is replaced)
         self._next_refresh = 0.0
         self._placeholder = self._show(_EMPTY)
 
@@ -139,39 +142,42 @@ class LiveView:
             return
         self._publish(self._live_bundle(now), self._placeholder, True)
         self._unshown = False
+        self._live = True
 
     def _absorb(self) -> bool:
-        """Move arrived chunks into the tail and freeze every finished segment; True if any.
+        """Move arrived chunks into the tail and freeze every finished piece; True if any.
 
-        A segment ends at the first block end at least ``freeze_chars`` into the tail: the
-        content decides where outputs split, never the timing, so a re-run saves the same
-        outputs (what nbval compares).
+        Where pieces end is decided by the content alone (``BlockSplitter``), never by the
+        timing, so a re-run saves the same outputs (what nbval compares).
         """
         self._tail += "".join(self._pending)
         self._pending.clear()
-        self._block_ends += self._splitter.feed(self._tail)
-        froze = False
-        while True:
-            cut = next((end for end in self._block_ends if end >= self._freeze_chars), None)
-            if cut is None:
-                return froze
-            self._replace_placeholder(self._tail[:cut])
-            self._tail = self._tail[cut:]
-            self._block_ends = [end - cut for end in self._block_ends if end > cut]
-            self._splitter.drop(cut)
+        cuts = self._splitter.feed(self._tail)
+        if not cuts:
+            return False
+        start = 0
+        for cut in cuts:  # one placeholder per piece, however many pieces a tick freezes
+            self._replace_placeholder(self._tail[start : cut.position], cut.joint)
+            self._joint, start = cut.joint, cut.position
             self._placeholder = self._show(_EMPTY)
-            froze = True
+        self._tail = self._tail[start:]
+        self._splitter.drop(start)
+        return True
 
-    def _replace_placeholder(self, final_text: str) -> None:
-        """Empty the live placeholder and show ``final_text`` after it, once, for good."""
-        self._publish(_EMPTY, self._placeholder, True)
+    def _replace_placeholder(self, final_text: str, joint: Joint | None = None) -> None:
+        """Empty the live placeholder (if it shows anything) and show ``final_text`` after it,
+        once, for good (``joint``: how its last block continues in the next piece)."""
+        if self._live:
+            self._publish(_EMPTY, self._placeholder, True)
+            self._live = False
         if final_text:
-            self._show(markdown_bundle(final_text))
+            self._show(markdown_bundle(final_text, self._joint, joint))
 
     def _live_bundle(self, now: float) -> Data:
         status = escape(self.info.line("running", now))
         return {
-            "text/html": f"{to_html(self._tail)}<div class='wfnb-status'>{status}</div>",
+            "text/html": f"{piece_html(self._tail, self._joint)}"
+                         f"<div class='wfnb-status'>{status}</div>",
             "text/plain": "",
         }
 
@@ -184,9 +190,12 @@ class LiveView:
                     "text/plain": line})
 
 
-def markdown_bundle(text: str) -> Data:
-    """A finished piece of Markdown as a display bundle: safe HTML, and the text itself."""
-    return {"text/html": f"<div class='wfnb-md'>{to_html(text)}</div>", "text/plain": text}
+def markdown_bundle(text: str, before: Joint | None = None, after: Joint | None = None) -> Data:
+    """A finished piece of Markdown as a display bundle: safe HTML, and the text itself
+    (``before``/``after``: how it continues the previous piece and into the next)."""
+    gapless = " style='margin-bottom:0'" if after else ""
+    html = piece_html(text, before, after)
+    return {"text/html": f"<div class='wfnb-md'{gapless}>{html}</div>", "text/plain": text}
 
 
 class TextView:

@@ -1,15 +1,21 @@
-"""Markdown for streamed content: safe HTML, and where the finished blocks end.
+"""Markdown for streamed content: safe HTML, for the whole text or for one piece of it.
 
 Content is untrusted (model output) and JupyterLab does not sanitise live outputs, so raw HTML in
 it is shown as text, never interpreted; ordinary Markdown (code, lists, tables, links) renders.
+A streamed answer is shown as pieces, each an output of its own (see ``_split``); a block cut
+between two pieces is rendered so the two halves meet without a gap, as one block would.
 """
 
 from __future__ import annotations
 
 import html
+from collections.abc import Sequence
 from functools import lru_cache
 
 from markdown_it import MarkdownIt
+from markdown_it.token import Token
+
+from wfnb.notebook._split import Joint
 
 
 @lru_cache(maxsize=1)
@@ -29,36 +35,68 @@ def escape(text: str) -> str:
     return html.escape(text, quote=True)
 
 
-class BlockSplitter:
-    """Finds where finished Markdown blocks end in growing text, in linear time.
+_OPENING = {"code": ("fence",), "list": ("bullet_list_open", "ordered_list_open"),
+            "table": ("table_open",), "paragraph": ("paragraph_open",)}
 
-    A block is finished at a blank line outside a fenced code block; text after it may still
-    change how it renders, text before it never will.
+
+def piece_html(text: str, before: Joint | None = None, after: Joint | None = None) -> str:
+    """One piece of a streamed answer as HTML: its first block continues the previous piece
+    (``before``), its last block continues in the next (``after``), with no gap in between.
+
+    A code block or table continued from before is reopened with its fence or header (the
+    repeated header is hidden), an ordered list keeps counting, and a cut table has the same
+    fixed column widths in every piece, so the pieces line up as one table.
     """
+    if before is None and after is None:
+        return to_html(text)
+    parser = _parser()
+    env: dict[str, object] = {}
+    tokens = parser.parse((before.reopen if before else "") + text, env)
+    blocks = _top_level_blocks(tokens)
+    parts = []
+    for index, block in enumerate(blocks):
+        styles: list[str] = []
+        widths: tuple[int, ...] = ()
+        if index == 0 and before and block[0].type in _OPENING[before.kind]:
+            styles.append("margin-top:0;padding-top:0" if before.kind == "code"
+                          else "margin-top:0")
+            _continue_above(block, before)
+            widths = before.widths
+        if index == len(blocks) - 1 and after and block[0].type in _OPENING[after.kind]:
+            styles.append("margin-bottom:0;padding-bottom:0" if after.kind == "code"
+                          else "margin-bottom:0")
+            widths = after.widths
+        rendered = str(parser.renderer.render(block, parser.options, env))
+        parts.append(_styled(rendered, ";".join(styles), widths) if styles else rendered)
+    return "".join(parts)
 
-    def __init__(self) -> None:
-        self._scanned = 0
-        self._fence: str | None = None
 
-    def feed(self, text: str) -> list[int]:
-        """Scan the complete lines added since the last call; the block ends found there."""
-        end = text.rfind("\n") + 1
-        position = self._scanned
-        found: list[int] = []
-        while position < end:
-            newline = text.index("\n", position)
-            line = text[position:newline].strip()
-            position = newline + 1
-            if self._fence is not None:
-                if line.startswith(self._fence):
-                    self._fence = None
-            elif line.startswith(("```", "~~~")):
-                self._fence = line[:3]
-            elif not line:
-                found.append(position)
-        self._scanned = max(self._scanned, end)
-        return found
+def _top_level_blocks(tokens: Sequence[Token]) -> list[Sequence[Token]]:
+    """The tokens of each top-level block, in order."""
+    blocks, start = [], 0
+    for index, token in enumerate(tokens):
+        if token.level == 0 and token.nesting <= 0:
+            blocks.append(tokens[start : index + 1])
+            start = index + 1
+    return blocks
 
-    def drop(self, count: int) -> None:
-        """The caller removed the first ``count`` characters of the text (all scanned)."""
-        self._scanned -= count
+
+def _continue_above(block: Sequence[Token], joint: Joint) -> None:
+    """An ordered list counts on from the piece above; a table's repeated header is hidden."""
+    if joint.start:
+        block[0].attrSet("start", str(joint.start))
+    for token in block:
+        if token.type == "thead_open":
+            token.attrSet("style", "visibility:collapse;border:0")
+
+
+def _styled(rendered: str, style: str, widths: tuple[int, ...]) -> str:
+    """``style`` put on the first tag of a rendered block; a cut table gets fixed columns."""
+    tag_end = rendered.index(">")
+    columns = ""
+    if widths:
+        total = sum(widths)
+        style += f";table-layout:fixed;width:{total}ch;max-width:100%"
+        columns = "".join(f'<col style="width:{100 * width / total:.2f}%">' for width in widths)
+        columns = f"<colgroup>{columns}</colgroup>"
+    return f'{rendered[:tag_end]} style="{style}">{columns}{rendered[tag_end + 1 :]}'
