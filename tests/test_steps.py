@@ -740,3 +740,29 @@ def test_import_checks_step_records_and_takes_files_without_them(
     (tmp_path / "old.jsonl").write_bytes(orjson.dumps(dict(old, session_id="old", runs=[])))
     assert source.import_sessions(str(tmp_path / "old.jsonl"))["imported"] == ["old"]
     assert source.steps("old") == []
+
+
+def test_static_and_class_methods_key_every_argument_they_take(
+    storage: WorkflowStorage,
+) -> None:
+    class Helpers(Workflow):
+        @staticmethod
+        @step
+        def shout(text: str) -> str:
+            CALLS.append(f"shout {text}")
+            return text.upper()
+
+        @classmethod
+        @step
+        def named(cls, text: str) -> str:
+            CALLS.append(f"named {text}")
+            return f"{cls.__name__}:{text}"
+
+        def run(self) -> Any:
+            return [self.shout("a"), self.shout("b"), self.named("a"), self.named("b")]
+
+    assert Helpers(session_id="s", storage=storage).run().content == [
+        "A", "B", "Helpers:a", "Helpers:b"]
+    assert Helpers(session_id="s", storage=storage).run().content == [
+        "A", "B", "Helpers:a", "Helpers:b"]
+    assert CALLS == ["shout a", "shout b", "named a", "named b"]

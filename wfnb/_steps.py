@@ -238,7 +238,6 @@ class _Spec:
         local = function.__qualname__.rsplit("<locals>.", 1)[-1]
         self.function = function
         self.name = name or local
-        self.is_method = "." in local  # defined in a class body: the first argument is self
         self.version = version
         self.ttl = seconds
         self.scope: Scope = "workflow" if scope == "workflow" else "session"
@@ -249,6 +248,8 @@ class _Spec:
         # all-positional calls of such a signature need no bind(): zip names with arguments
         self._positional = tuple(self.signature.parameters) if simple else None
         self._first = next(iter(self.signature.parameters), "")
+        # defined in a class body, taking self (or cls): that first argument is not keyed
+        self.is_method = "." in local and self._first in ("self", "cls")
         self._code: str | None = None
 
     def named(self, name: str) -> bool:
