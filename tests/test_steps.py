@@ -766,3 +766,31 @@ def test_static_and_class_methods_key_every_argument_they_take(
     assert Helpers(session_id="s", storage=storage).run().content == [
         "A", "B", "Helpers:a", "Helpers:b"]
     assert CALLS == ["shout a", "shout b", "named a", "named b"]
+
+
+def test_a_generator_step_replays_run_responses_as_run_responses(
+    storage: WorkflowStorage,
+) -> None:
+    from wfnb import RunEvent
+
+    class Responses(Workflow):
+        @step
+        def talk(self) -> Iterator[Any]:
+            CALLS.append("talk")
+            yield RunResponse(content="hello ")
+            yield {"content": "a dict chunk", "event": "not a response"}
+            yield RunResponse(content=(1, 2), event=RunEvent.run_response)
+
+        def run(self) -> Iterator[Any]:
+            yield from self.talk()
+
+    def contents() -> list[tuple[Any, str]]:
+        responses = list(Responses(session_id="s", storage=storage).run())
+        return [(r.content, r.content_type) for r in responses]
+
+    first = contents()
+    assert contents() == first == [
+        ("hello ", "str"), ({"content": "a dict chunk", "event": "not a response"}, "dict"),
+        ((1, 2), "tuple"),
+    ]
+    assert CALLS == ["talk"]

@@ -35,6 +35,7 @@ from typing import Any, TypeVar, overload
 import orjson
 
 from wfnb._errors import StorageError, UnkeyableArgumentError, UnstorableStateError
+from wfnb._events import RunResponse
 from wfnb.storage._codec import encode_state
 from wfnb.storage._steps import SCOPES, Scope, ServedCall, StepCall, StepLog, encode_output
 
@@ -403,6 +404,28 @@ def _wrap(spec: _Spec) -> Any:
     return function_step
 
 
+def chunks_document(chunks: list[Any], returned: Any) -> dict[str, Any]:
+    """A generator step's output as stored: its chunks (a RunResponse as its content, type and
+    event, its index listed in ``responses``) and what it returned."""
+    document: dict[str, Any] = {"chunks": chunks, "returned": returned}
+    responses = [index for index, chunk in enumerate(chunks) if isinstance(chunk, RunResponse)]
+    if responses:
+        document["chunks"] = [
+            {"content": chunk.content, "content_type": chunk.content_type, "event": chunk.event}
+            if isinstance(chunk, RunResponse) else chunk
+            for chunk in chunks
+        ]
+        document["responses"] = responses
+    return document
+
+
+def replayed(document: dict[str, Any]) -> Iterator[Any]:
+    """The chunks a stored generator step yields again (RunResponses rebuilt)."""
+    responses = set(document.get("responses", ()))
+    for index, chunk in enumerate(document["chunks"]):
+        yield RunResponse(**chunk) if index in responses else chunk
+
+
 def _generator_step(spec: _Spec) -> Any:
     body = spec.function
 
@@ -413,7 +436,7 @@ def _generator_step(spec: _Spec) -> Any:
         key = spec.key(args, kwargs)
         served = run.serve(spec, key)
         if served is not None:
-            yield from served["chunks"]
+            yield from replayed(served)
             return served["returned"]
         with run.execute(spec, key) as execution:
             chunks: list[Any] = []
@@ -429,7 +452,7 @@ def _generator_step(spec: _Spec) -> Any:
                     yield chunk
             finally:
                 inner.close()
-            execution.complete({"chunks": chunks, "returned": returned})
+            execution.complete(chunks_document(chunks, returned))
         return returned
 
     return generator_step
@@ -466,7 +489,7 @@ def _async_generator_step(spec: _Spec) -> Any:
         key = spec.key(args, kwargs)
         served = run.serve(spec, key)
         if served is not None:
-            for chunk in served["chunks"]:
+            for chunk in replayed(served):
                 yield chunk
             return
         with run.execute(spec, key) as execution:
@@ -478,6 +501,6 @@ def _async_generator_step(spec: _Spec) -> Any:
                     yield chunk
             finally:
                 await inner.aclose()
-            execution.complete({"chunks": chunks, "returned": None})
+            execution.complete(chunks_document(chunks, None))
 
     return async_generator_step

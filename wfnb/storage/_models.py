@@ -78,8 +78,9 @@ class StepRecord:
 
     ``cached``: served from an earlier record (``served_from`` names it) instead of executing;
     ``output`` is the step's return value, or for a generator step ``{"chunks": [...],
-    "returned": value}`` (None while running, after a failure, or when the record it was served
-    from is gone).
+    "returned": value}`` (with ``"responses"``, the indexes of chunks that were RunResponses,
+    stored as their content, content_type and event); None while running, after a failure, or
+    when the record it was served from is gone.
     """
 
     step_id: str

@@ -4,7 +4,8 @@ One row per call. A call whose body runs is recorded ``running`` when it starts 
 (with its output) or ``failed`` (with the error) when it ends; a call served from an earlier
 record is recorded ``completed`` with ``served_from`` naming that record and no output of its own.
 Outputs are stored as states are (exact JSON bytes, tagged types, no pickle):
-``{"output": value}`` for a function, ``{"chunks": [...], "returned": value}`` for a generator.
+``{"output": value}`` for a function, ``{"chunks": [...], "returned": value}`` for a generator
+(see ``chunks_document`` in wfnb/_steps.py).
 
 Lookup: the newest completed record whose body ran, with the same key, in the session (or in
 every session of the workflow), that ended at or after ``since``. Two processes that execute the
