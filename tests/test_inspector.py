@@ -402,7 +402,7 @@ def test_runs_tab_draws_each_runs_steps_on_a_timeline(
     assert runs.index(f"run {newest} · completed · 2 steps (1 run, 1 served") < runs.index(
         f"run {oldest} · failed · 2 steps (2 run, 0 served")
     assert runs.count("wfnb-timeline") == 2 and runs.count("position:absolute") == 4
-    assert runs.count("repeating-linear-gradient") == 1  # the served step is hatched
+    assert runs.count("repeating-linear-gradient") == 1 + 2  # the served step, two legends
     assert "#cf222e" in runs and "from record" in runs  # the failed step is red
     assert "<img" not in runs and runs.count(ESCAPED) >= 3  # name, tooltip, error
 

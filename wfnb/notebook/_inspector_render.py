@@ -213,7 +213,8 @@ def steps_html(runs: Sequence[RunRecord], steps: dict[str, list[StepRecord]]) ->
         more = (note_html(f"... {len(mine) - MAX_STEPS} more steps (storage.steps() lists all)")
                 if len(mine) > MAX_STEPS else "")
         rows = [[step.name, step.status, "from record" if step.cached else "",
-                 duration(step.seconds), clip(step.error or "", EXCERPT)] for step in shown]
+                 "" if step.cached else duration(step.seconds), clip(step.error or "", EXCERPT)]
+                for step in shown]
         blocks.append(
             f"<div style='margin-top:8px'><b>{html.escape(title)}</b></div>"
             + _timeline_html(run, shown) + more
@@ -223,28 +224,39 @@ def steps_html(runs: Sequence[RunRecord], steps: dict[str, list[StepRecord]]) ->
 
 
 def _timeline_html(run: RunRecord, steps: Sequence[StepRecord]) -> str:
-    """One bar per step on the run's time axis (a bar is at least 0.5% wide, so an instant
-    served step still shows); the tooltip names the step, its status and its duration."""
+    """One row per step: its name, then a bar placed and sized by its start and end on the run's
+    time axis (at least a few pixels wide, so an instant served step still shows); the tooltip
+    names the step, its status and its duration. A legend says what the fills mean."""
     start = min([run.started_at, *(step.started_at for step in steps)]).timestamp()
     ends = [run.ended_at, *(step.ended_at for step in steps)]
     end = max([moment.timestamp() for moment in ends if moment is not None], default=start)
     span = max(end - start, 1e-6)
-    bars = []
+    rows = []
     for step in steps:
-        left = (step.started_at.timestamp() - start) / span * 100
+        left = min((step.started_at.timestamp() - start) / span * 100, 99.0)
         stop = step.ended_at.timestamp() if step.ended_at is not None else end
-        width = max((stop - step.started_at.timestamp()) / span * 100, 0.5)
+        width = min((stop - step.started_at.timestamp()) / span * 100, 100 - left)
         fill = _SERVED if step.cached else _STEP_COLOURS.get(step.status, "#8c959f")
         tip = f"{step.name}: {step.status}" + (", served from the record" if step.cached
                                                else f", {duration(step.seconds) or 'running'}")
-        bars.append(
-            f"<div title='{html.escape(tip, quote=True)}' style='position:relative;height:9px;"
-            f"margin:2px 0'><div style='position:absolute;left:{min(left, 99.5):.2f}%;"
-            f"width:{min(width, 100 - min(left, 99.5)):.2f}%;height:100%;background:{fill};"
-            "border-radius:2px'></div></div>"
+        rows.append(
+            f"<div title='{html.escape(tip, quote=True)}' style='display:flex;"
+            "align-items:center;height:14px'>"
+            "<div class='wfnb-mono' style='width:160px;overflow:hidden;text-overflow:ellipsis;"
+            f"font-size:11px'>{html.escape(step.name)}</div>"
+            "<div style='position:relative;flex:1;height:9px'>"
+            f"<div style='position:absolute;left:{left:.2f}%;width:{width:.2f}%;min-width:5px;"
+            f"height:100%;background:{fill};border-radius:2px'></div></div></div>"
         )
-    return (f"<div class='wfnb-timeline' style='max-width:640px;padding:2px 0;"
-            f"border-left:1px solid #8c959f;border-right:1px solid #8c959f'>{''.join(bars)}</div>")
+    legend = "".join(
+        f"<span style='display:inline-block;width:10px;height:8px;margin:0 3px 0 10px;"
+        f"background:{fill}'></span>{label}"
+        for fill, label in ((_STEP_COLOURS["completed"], "ran"), (_SERVED, "served"),
+                            (_STEP_COLOURS["failed"], "failed"),
+                            (_STEP_COLOURS["running"], "running or killed"))
+    )
+    return (f"<div class='wfnb-timeline' style='max-width:720px;margin:4px 0'>{''.join(rows)}"
+            f"<div style='font-size:11px;opacity:.8;margin-left:160px'>{legend}</div></div>")
 
 
 def tree_outputs(document: bytes, root: str) -> tuple[dict[str, Any], ...]:
