@@ -323,14 +323,21 @@ def _fingerprint(code: CodeType) -> bytes:
     return b"\0".join(parts)
 
 
-def _run_of(spec: _Spec, args: tuple[Any, ...]) -> RunSteps | None:
-    """The run a call records into: its instance's, for a method; else the current one."""
-    if spec.is_method and args:
-        mine = _by_instance.get(id(args[0]))  # one dict read: atomic, needs no lock
+def active_steps(owner: object | None = None) -> RunSteps | None:
+    """The steps of the run that ``owner`` (a Workflow) is running, else of the run this code
+    runs in; None outside a run. (What a step call records into; anything else a run records
+    by key, a human's answer say, can use the same.)"""
+    if owner is not None:
+        mine = _by_instance.get(id(owner))  # one dict read: atomic, needs no lock
         if mine is not None:
             return mine
     current = _current.get()
     return current if current is not None and not current.closed else None
+
+
+def _run_of(spec: _Spec, args: tuple[Any, ...]) -> RunSteps | None:
+    """The run a call records into: its instance's, for a method; else the current one."""
+    return active_steps(args[0] if spec.is_method and args else None)
 
 
 @overload
