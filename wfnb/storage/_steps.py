@@ -22,8 +22,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import sqlalchemy as sa
 
@@ -64,16 +63,14 @@ def _shown_path(path: str) -> str:
     return path
 
 
-@dataclass(frozen=True)
-class Served:
+class Served(NamedTuple):
     """A call served from an earlier record: which record, and its output document."""
 
     step_id: str
     document: dict[str, Any]
 
 
-@dataclass(frozen=True)
-class StepCall:
+class StepCall(NamedTuple):
     """The identity of one step call, as recorded."""
 
     step_id: str
@@ -84,8 +81,7 @@ class StepCall:
     name: str
 
 
-@dataclass(frozen=True)
-class ServedCall:
+class ServedCall(NamedTuple):
     """A call served (at ``at``) from the record ``served_from``, waiting to be recorded."""
 
     call: StepCall
