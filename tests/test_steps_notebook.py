@@ -125,3 +125,35 @@ def test_inline_steps_are_recorded_under_their_own_name(shell: InteractiveShell)
         ("search", False, "research"), ("search", True, "research")
     ]
     storage.close()
+
+
+ASYNC_CELL = '''%%workflow fetcher
+import asyncio
+
+@step
+async def fetch(n):
+    await asyncio.sleep(0)
+    calls.append(n)
+    return list(range(n))
+
+@step
+async def stream(items):
+    for item in items:
+        await asyncio.sleep(0)
+        yield f"<{item}>"
+
+items = await fetch(3)
+async for chunk in stream(items):
+    yield chunk
+'''
+
+
+def test_async_steps_in_an_inline_cell_are_served_on_the_next_run(
+    shell: InteractiveShell,
+) -> None:
+    run(shell, "from wfnb import step\ncalls = []")
+    first: Any = run(shell, "%%workflow fetcher --out first\n" + ASYNC_CELL.split("\n", 1)[1])
+    run(shell, ASYNC_CELL.replace("%%workflow fetcher", "%%workflow fetcher --out second"))
+    assert run(shell, "first.content") == run(shell, "second.content") == "<0><1><2>"
+    assert first is None and run(shell, "calls") == [3]
+    assert "steps: 0 run, 2 served" in statuses(shell)[-1]
