@@ -16,6 +16,7 @@ import pytest
 import sqlalchemy as sa
 
 from wfnb import SqliteWorkflowStorage, WorkflowStorage
+from wfnb.testing import ModelServer
 
 POSTGRES_URL = os.environ.get("WFNB_TEST_POSTGRES_URL", "")
 REQUIRE_POSTGRES = os.environ.get("WFNB_REQUIRE_POSTGRES") == "1"
@@ -78,3 +79,11 @@ def drop_tables(url: str, table_name: str) -> None:
 @pytest.fixture
 def storage(make_storage: StorageFactory) -> WorkflowStorage:
     return make_storage()
+
+
+@pytest.fixture(scope="session")
+def model_server() -> Iterator[ModelServer]:
+    """wfnb's local fake model server (OpenAI Chat, OpenAI Responses, Anthropic Messages) on
+    127.0.0.1, shared by the session: point the real clients at its base URLs."""
+    with ModelServer() as server:
+        yield server

@@ -252,11 +252,12 @@ def test_history_lists_versions_newest_first(wfnb: Run, seeded: WorkflowStorage)
 
 def test_runs_lists_runs_with_status_and_error(wfnb: Run, seeded: WorkflowStorage) -> None:
     records = orjson.loads(wfnb("runs", "alpha", "--json").stdout)
-    assert [(r["run_id"], r["status"], r["error"]) for r in records] == [
-        ("run-bad", "failed", "ValueError: boom"), ("run-ok", "completed", None)
+    assert [(r["run_id"], r["status"], r["error"], r["output_tokens"]) for r in records] == [
+        ("run-bad", "failed", "ValueError: boom", None), ("run-ok", "completed", None, 30)
     ]
     table = wfnb("runs", "alpha").stdout
     assert "run-bad  failed" in table and "ValueError: boom" in table
+    assert "TOKENS" in table and "12 in / 30 out" in table
 
 
 def test_diff_prints_a_unified_diff_of_two_versions(wfnb: Run, seeded: WorkflowStorage) -> None:

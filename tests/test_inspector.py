@@ -18,7 +18,7 @@ from IPython.core.interactiveshell import InteractiveShell
 
 import wfnb
 from tests.conftest import StorageFactory
-from wfnb import RunResponse, SaveResult, SqliteWorkflowStorage, Workflow, WorkflowStorage
+from wfnb import RunResponse, SaveResult, SqliteWorkflowStorage, Usage, Workflow, WorkflowStorage
 from wfnb.notebook import _frontend, _inspector
 from wfnb.notebook._inspector import StateInspector
 
@@ -353,7 +353,7 @@ class Greeter(Workflow):
 
     def run(self, name: str, fail: bool = False) -> Iterator[RunResponse]:
         self.session_state["greeted"] = name
-        yield RunResponse(content=f"Hello {name}")
+        yield RunResponse(content=f"Hello {name}", usage=Usage(12, 30))
         if fail:
             raise ValueError(f"cannot greet {name}")
 
@@ -369,6 +369,7 @@ def test_runs_tab_shows_status_timings_output_and_error(
     assert runs.index("failed") < runs.index("completed")  # newest first
     assert "cannot greet Bob" in runs and "Hello Ada" in runs and " ms</td>" in runs
     assert "{&quot;name&quot;:&quot;Ada&quot;}" in runs
+    assert "<th>tokens</th>" in runs and ">12 in / 30 out</td>" in runs
 
 
 class Stepped(Workflow):

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 from tests._shapes import SHAPES, answer
-from wfnb import RunResponse
+from wfnb import RunResponse, ToolCall, UnknownChunkError, Usage
+from wfnb._chunks import adapt
 from wfnb.notebook import _live
-from wfnb.notebook._chunks import chunk_text
-from wfnb.notebook._live import Data, LiveView, RunInfo
+from wfnb.notebook._live import Data, LiveView, RunInfo, TextView
 from wfnb.notebook._markdown import piece_html, to_html
 from wfnb.notebook._split import BlockSplitter, Joint
 
@@ -167,19 +168,109 @@ def test_markdown_keeps_code_and_escapes_html() -> None:
     [
         ("plain", "plain"),
         (RunResponse(content="resp"), "resp"),
-        (RunResponse(content=None), None),
+        (RunResponse(content=None), ""),
         (SimpleNamespace(content="attr"), "attr"),
         ({"choices": [{"delta": {"content": "d"}}]}, "d"),
         ({"choices": [{"message": {"content": "m"}}]}, "m"),
         ({"choices": [{"text": "t"}]}, "t"),
-        ({"choices": []}, None),
-        (SimpleNamespace(choices=[SimpleNamespace(delta=SimpleNamespace(content=None))]), None),
+        ({"choices": []}, ""),
+        (SimpleNamespace(choices=[SimpleNamespace(delta=SimpleNamespace(content=None))]), ""),
     ],
 )
-def test_chunk_shapes(chunk: Any, text: str | None) -> None:
-    assert chunk_text(chunk) == text
+def test_chunk_shapes(chunk: Any, text: str) -> None:
+    assert adapt(chunk).text == text
 
 
 def test_an_unknown_chunk_shape_is_a_clear_error() -> None:
-    with pytest.raises(TypeError, match="cannot show a chunk of type int"):
-        chunk_text(42)
+    with pytest.raises(UnknownChunkError, match=r"cannot show a chunk of type builtins\.int.*"
+                       r"register_chunk_adapter\(int, fn\)"):
+        adapt(42)
+
+
+def aside_stream(recorder: Recorder, **options: Any) -> LiveView:
+    """Text, then reasoning and a growing tool call, then text again, then the end."""
+    view = LiveView(RunInfo(), recorder.publish, clock=recorder.clock, **options)
+    call = ToolCall(name="search", id="c1")
+    steps: list[Callable[[], object]] = [
+        lambda: view.add("Let me look. "), lambda: view.think("<b>why</b> "),
+        lambda: view.think("so."), lambda: view.call(call),
+        lambda: setattr(call, "arguments", '{"q": "sky"}'), lambda: view.call(call),
+        lambda: setattr(call, "result", "blue"), lambda: view.add("It is **blue**."),
+    ]
+    for step in steps:
+        recorder.now += 1.0
+        step()
+    view.info.usage = Usage(12, 30)
+    view.finish("done")
+    return view
+
+
+def test_reasoning_and_tool_calls_are_shown_apart_in_stream_order() -> None:
+    recorder = Recorder()
+    aside_stream(recorder)
+    first: dict[str, Data] = {}
+    last: dict[str, Data] = {}
+    for data, display_id, _ in recorder.messages:
+        first.setdefault(display_id, data)
+        last[display_id] = data
+    assert first == last  # every output starts as it ends (what nbval compares)
+    shown = [data for data in last.values() if data["text/plain"] or data.get("text/html")]
+    assert [data["text/plain"] for data in shown] == [
+        "Let me look. ",
+        'Thinking:\n<b>why</b> so.\ntool call: search({"q": "sky"}) → blue',
+        "It is **blue**.",
+        shown[3]["text/plain"],
+    ]
+    aside = shown[1]["text/html"]
+    assert aside.startswith("<details class='wfnb-thinking'><summary>Thinking</summary>")
+    assert "&lt;b&gt;why&lt;/b&gt;" in aside and "<b>" not in aside
+    assert "🔧 <code>search({&quot;q&quot;: &quot;sky&quot;}) → blue</code>" in aside
+    assert "<strong>blue</strong>" in shown[2]["text/html"]
+    assert shown[3]["text/plain"].endswith("tokens 12 in / 30 out")
+
+
+def test_live_reasoning_is_open_and_bounded() -> None:
+    recorder = Recorder()
+    view = LiveView(RunInfo(), recorder.publish, clock=recorder.clock, refresh_rate=0)
+    for _ in range(1000):
+        view.think("thinking hard ")
+    live = recorder.messages[-1][0]["text/html"]
+    assert live.startswith("<details class='wfnb-thinking' open>")
+    assert len(live) < 2500  # the last lines only, however long the reasoning
+
+
+def test_terminal_view_writes_reasoning_and_tool_calls_apart(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    view = TextView(RunInfo(), clock=lambda: 0.0)
+    view.think("hmm")
+    view.call(ToolCall(name="search", arguments="{}", result="ok"))
+    view.add("Answer.")
+    view.finish("done")
+    assert capsys.readouterr().out == (
+        "Thinking: hmm\n[tool call: search({}) → ok]\n\nAnswer.\n[done · 0.0 s · 0 chunks]\n")
+
+
+def test_an_aside_after_pieces_of_a_long_block_keeps_every_output_whole() -> None:
+    recorder = Recorder()
+    view = LiveView(RunInfo(), recorder.publish, clock=recorder.clock, refresh_rate=0,
+                    freeze_chars=200)
+    before = "".join(f"{n}. step {n}\n" for n in range(1, 80))
+    after = "".join(f"- item {n}\n" for n in range(60))
+    for line in before.splitlines(keepends=True):
+        view.add(line)
+    view.think("checking")
+    view.call(ToolCall(name="search", arguments="{}"))
+    for line in after.splitlines(keepends=True):
+        view.add(line)
+    view.finish("done")
+    first: dict[str, Data] = {}
+    last: dict[str, Data] = {}
+    for data, display_id, _ in recorder.messages:
+        first.setdefault(display_id, data)
+        last[display_id] = data
+    assert first == last
+    texts = [data["text/plain"] for data in last.values() if data["text/plain"]][:-1]
+    aside = texts.index("Thinking:\nchecking\ntool call: search({})")
+    assert "".join(texts[:aside]) == before and "".join(texts[aside + 1:]) == after
+    assert aside > 3  # the long list before it was cut into pieces

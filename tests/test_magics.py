@@ -10,61 +10,23 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from IPython.core.displaypub import CapturingDisplayPublisher
 from IPython.core.interactiveshell import InteractiveShell
 
+from tests._shell import capturing_shell, fresh_shell, outputs, run, saved_text, status_line
 from wfnb import RunEvent, RunResponse, SqliteWorkflowStorage, Workflow, WorkflowRunError
 from wfnb.notebook import _frontend
 
 
 @pytest.fixture(scope="module")
 def shell() -> InteractiveShell:
-    ip = InteractiveShell.instance(display_pub_class=CapturingDisplayPublisher)
-    ip.run_cell("%load_ext wfnb")
-    return ip
+    return capturing_shell()
 
 
 @pytest.fixture(autouse=True)
 def fresh(
     shell: InteractiveShell, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[None]:
-    monkeypatch.chdir(tmp_path)
-    _frontend.use("jupyterlab")
-    shell.display_pub.outputs.clear()  # type: ignore[attr-defined]
-    shell.run_cell("%config WorkflowMagics.short_errors = True")
-    shell.run_cell("%config WorkflowMagics.db_file = 'tmp/workflows.db'")
-    yield
-    _frontend.use(None)
-
-
-def run(shell: InteractiveShell, source: str) -> Any:
-    result = shell.run_cell(source)
-    if not result.success:
-        raise AssertionError(f"cell failed: {result.error_in_exec!r}")
-    return result.result
-
-
-def outputs(shell: InteractiveShell) -> list[dict[str, Any]]:
-    return list(shell.display_pub.outputs)  # type: ignore[attr-defined]
-
-
-def saved_text(shell: InteractiveShell) -> str:
-    """The text of the final outputs (what a saved notebook shows), status lines excluded."""
-    final: dict[str, dict[str, str]] = {}
-    for message in outputs(shell):
-        final[message["transient"]["display_id"]] = message["data"]
-    return "".join(
-        data.get("text/plain", "") for data in final.values()
-        if "wfnb-status" not in data.get("text/html", "")
-    )
-
-
-def status_line(shell: InteractiveShell) -> str:
-    (line,) = [
-        m["data"]["text/plain"] for m in outputs(shell)
-        if not m["update"] and "wfnb-status" in m["data"].get("text/html", "")
-    ]
-    return str(line)
+    yield from fresh_shell(shell, tmp_path, monkeypatch)
 
 
 def test_load_ext_registers_both_magics(shell: InteractiveShell) -> None:

@@ -50,6 +50,22 @@ def test_every_notebook_is_numbered_and_listed_in_the_readme() -> None:
         assert f"notebooks/{path.name}" in readme
 
 
+def test_the_model_clients_notebook_shows_reasoning_tool_calls_and_token_counts() -> None:
+    executed = runner.execute(NOTEBOOKS_DIR / "06_model_clients.ipynb")
+    html = [o["data"].get("text/html", "") for o in outputs(executed)
+            if o["output_type"] == "display_data"]
+    printed = "".join(o.get("text", "") for o in outputs(executed) if o.get("name") == "stdout")
+    thought_then_called = ["wfnb-thinking" in h and "get_weather" in h for h in html]
+    assert sum(thought_then_called) == 3  # OpenAI sync and async, Anthropic
+    assert sum("Should I take an umbrella in Paris today?" in h for h in html) >= 5
+    statuses = [h for h in html if "wfnb-status" in h and "Assistant" in h]
+    assert len(statuses) == 6 and all(" in / " in status for status in statuses)
+    runs = [line.split() for line in printed.splitlines() if line.startswith("completed")]
+    total = sum(int(run[1]) + int(run[3]) for run in runs)
+    assert len(runs) == 6
+    assert f"stored session_state: {{'tokens': {total}}}" in printed
+
+
 LONG_BLOCKS_CELL = """import random, time, wfnb
 rows = "".join(f"| {n} | `x{n}` | <b>{n * n}</b> |\\n" for n in range(60))
 code = "".join(f"if a < {n}:  # <i>{n}</i>\\n    b = {n}\\n" for n in range(60))

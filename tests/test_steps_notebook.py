@@ -7,23 +7,22 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from IPython.core.displaypub import CapturingDisplayPublisher
 from IPython.core.interactiveshell import InteractiveShell
 
-from tests.test_magics import outputs, run
-from wfnb.notebook import _frontend
+from tests._shell import capturing_shell, fresh_shell, outputs, run
 
 
-@pytest.fixture
-def shell(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[InteractiveShell]:
-    """The shell test_magics uses (one per process), in a fresh folder, as JupyterLab."""
-    ip = InteractiveShell.instance(display_pub_class=CapturingDisplayPublisher)
-    ip.run_cell("%load_ext wfnb")  # type: ignore[no-untyped-call]
-    monkeypatch.chdir(tmp_path)
-    _frontend.use("jupyterlab")
-    ip.display_pub.outputs.clear()  # type: ignore[attr-defined]
-    yield ip
-    _frontend.use(None)
+@pytest.fixture(scope="module")
+def shell() -> InteractiveShell:
+    return capturing_shell()
+
+
+@pytest.fixture(autouse=True)
+def fresh(
+    shell: InteractiveShell, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[None]:
+    yield from fresh_shell(shell, tmp_path, monkeypatch)
+
 
 CELL = '''%%workflow research
 @step

@@ -260,6 +260,34 @@ def test_runs_are_recorded_with_status_input_and_output(storage: WorkflowStorage
     assert run.ended_at is not None and run.ended_at >= run.started_at
 
 
+def test_runs_record_the_tokens_a_model_used(storage: WorkflowStorage) -> None:
+    storage.record_run_start("r1", "s", "wf", {})
+    storage.record_run_end("r1", status="completed", output="hi", input_tokens=12,
+                           output_tokens=30)
+    storage.record_run_start("r2", "s", "wf", {})
+    storage.record_run_end("r2", status="completed", output="hi")
+    assert [(run.input_tokens, run.output_tokens) for run in storage.runs("s")] in (
+        [(None, None), (12, 30)], [(12, 30), (None, None)])
+
+
+def test_a_database_from_before_token_counts_is_upgraded(make_storage: StorageFactory) -> None:
+    old = make_storage()
+    old.record_run_start("r1", "s", "wf", {})
+    runs = f"{old.table_name}_runs"
+    with old.db.engine.begin() as conn:  # type: ignore[union-attr]
+        for column in ("input_tokens", "output_tokens"):  # as schema 1 created the table
+            conn.execute(sa.text(f'ALTER TABLE "{runs}" DROP COLUMN {column}'))
+        conn.execute(sa.text(
+            f"UPDATE \"{old.table_name}_meta\" SET value = '1' WHERE key = 'schema_version'"))
+    old.close()
+    upgraded = make_storage()
+    upgraded.record_run_end("r1", status="completed", output="hi", input_tokens=5,
+                            output_tokens=7)
+    (run,) = upgraded.runs("s")
+    newest = _schema.MIGRATIONS[-1][0]  # the token columns' migration, and any after it
+    assert (upgraded.schema_version, run.input_tokens, run.output_tokens) == (newest, 5, 7)
+
+
 @pytest.mark.parametrize(
     "name", ["", "1abc", "x;DROP TABLE y", 'a"b', "tbl name", "é", "a" * 47, None, 5]
 )
@@ -351,16 +379,13 @@ def test_a_later_migration_upgrades_an_older_database(
         conn.execute(sa.text(f'ALTER TABLE "{tables.name}" ADD COLUMN label TEXT'))
         applied.append(tables.name)
 
-    latest = _schema.MIGRATIONS[-1][0]
-    monkeypatch.setattr(_schema, "MIGRATIONS",
-                        [*_schema.MIGRATIONS, (latest + 1, add_label_column)])
+    later = _schema.MIGRATIONS[-1][0] + 1
+    monkeypatch.setattr(_schema, "MIGRATIONS", [*_schema.MIGRATIONS, (later, add_label_column)])
     monkeypatch.setattr("wfnb.storage._sessions.MIGRATIONS", _schema.MIGRATIONS)
     upgraded = make_storage()
     again = make_storage()
     stored = again.read("s")
-    assert (upgraded.schema_version, again.schema_version, len(applied)) == (
-        latest + 1, latest + 1, 1
-    )
+    assert (upgraded.schema_version, again.schema_version, len(applied)) == (later, later, 1)
     assert stored is not None and stored.session_state == {"a": 1}
 
 

@@ -35,7 +35,7 @@ def seed(storage: WorkflowStorage) -> None:
                                workflow_name="BlogPostGenerator", run_id=f"run-{i}").version
     storage.record_run_start("run-ok", "alpha", "BlogPostGenerator", {"topic": "pasta"})
     storage.record_run_end("run-ok", status="completed", output="done", version=6,
-                           session_id="alpha")
+                           session_id="alpha", input_tokens=12, output_tokens=30)
     storage.record_run_start("run-bad", "alpha", "BlogPostGenerator", {"topic": 1.5})
     storage.record_run_end("run-bad", status="failed", output=None, error="ValueError: boom",
                            session_id="alpha")

@@ -8,22 +8,25 @@ saves that never lose a concurrent update.
 
 from typing import TYPE_CHECKING, Any
 
+from wfnb._chunks import register_chunk_adapter
 from wfnb._errors import (
     CorruptStateError,
     ImportConflictError,
     ImportFormatError,
     InvalidNameError,
+    ModelStreamError,
     SchemaVersionError,
     SessionConflictError,
     SessionNotFoundError,
     StorageError,
     UnkeyableArgumentError,
+    UnknownChunkError,
     UnstorableStateError,
     WfnbError,
     WorkflowBusyError,
     WorkflowRunError,
 )
-from wfnb._events import RunEvent, RunResponse
+from wfnb._events import RunEvent, RunResponse, ToolCall, Usage
 from wfnb._steps import step
 from wfnb._workflow import Workflow, logger
 from wfnb.storage import (
@@ -49,6 +52,7 @@ __all__ = [
     "ImportConflictError",
     "ImportFormatError",
     "InvalidNameError",
+    "ModelStreamError",
     "PostgresWorkflowStorage",
     "RunEvent",
     "RunRecord",
@@ -63,8 +67,11 @@ __all__ = [
     "StepRecord",
     "StorageError",
     "StoredSession",
+    "ToolCall",
     "UnkeyableArgumentError",
+    "UnknownChunkError",
     "UnstorableStateError",
+    "Usage",
     "VersionInfo",
     "WfnbError",
     "Workflow",
@@ -73,6 +80,7 @@ __all__ = [
     "WorkflowStorage",
     "load_ipython_extension",
     "logger",
+    "register_chunk_adapter",
     "show",
     "step",
 ]

@@ -12,6 +12,8 @@
     │   └── UnkeyableArgumentError  a step argument that cannot key its call; names step, argument
     ├── InvalidNameError        a table name or session id that wfnb refuses       (a ValueError)
     ├── WorkflowBusyError       a second run started on an instance that is still running one
+    ├── UnknownChunkError       a streamed chunk of a type no chunk adapter knows  (a TypeError)
+    ├── ModelStreamError        a model's stream reported an error event        (a RuntimeError)
     └── WorkflowRunError        a run shown in a notebook cell failed; short message, cause chained
 """
 
@@ -117,6 +119,25 @@ class InvalidNameError(WfnbError, ValueError):
 
 class WorkflowBusyError(WfnbError, RuntimeError):
     """One Workflow instance runs one run at a time."""
+
+
+class UnknownChunkError(WfnbError, TypeError):
+    """A chunk no adapter understands; says how to teach wfnb (``register_chunk_adapter``)."""
+
+    def __init__(self, kind: type) -> None:
+        name = f"{kind.__module__}.{kind.__qualname__}"
+        super().__init__(
+            f"wfnb cannot show a chunk of type {name}: it knows str, RunResponse, objects with a "
+            "string .content, and the chunks, events and answers of OpenAI, Anthropic, LangChain "
+            f"and agno. Teach it with wfnb.register_chunk_adapter({kind.__qualname__}, fn), where "
+            "fn(chunk) returns the chunk's text (str), a RunResponse (content, reasoning_content, "
+            "tool_calls, usage), or None to skip the chunk"
+        )
+        self.kind = kind
+
+
+class ModelStreamError(WfnbError, RuntimeError):
+    """A model's stream sent an error event (the provider's words are in the message)."""
 
 
 class WorkflowRunError(WfnbError):

@@ -1,4 +1,5 @@
-"""What a workflow run yields: RunResponse objects, tagged with a RunEvent."""
+"""What a workflow run yields: RunResponse objects, tagged with a RunEvent, with the reasoning,
+tool calls and token usage a model streamed alongside the text."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import time
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
+
+from wfnb._format import clip, tokens
 
 
 class RunEvent(str, Enum):
@@ -24,6 +27,33 @@ class RunEvent(str, Enum):
 COMPLETION_EVENTS = frozenset({RunEvent.run_completed, RunEvent.workflow_completed})
 
 
+@dataclass
+class ToolCall:
+    """A tool call a model made: its name and arguments (JSON text as the model sent it), and
+    its result once known. While a stream arrives the same object grows in place."""
+
+    name: str = ""
+    arguments: str = ""
+    id: str | None = None
+    result: str | None = None
+
+    def summary(self, width: int = 60) -> str:
+        """One line: ``name(arguments) → result``, each part cut to ``width`` characters."""
+        line = f"{self.name or '?'}({clip(self.arguments, width)})"
+        return line if self.result is None else f"{line} → {clip(self.result, width)}"
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Tokens a run used, as the provider reported them (None: not reported)."""
+
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+
+    def __str__(self) -> str:
+        return f"tokens {tokens(self.input_tokens, self.output_tokens) or 'unknown'}"
+
+
 @dataclass(repr=False)
 class RunResponse:
     """One piece of a run's output; the runtime fills in ``run_id`` and ``session_id``."""
@@ -35,6 +65,9 @@ class RunResponse:
     session_id: str | None = None
     workflow_name: str | None = None
     created_at: float = field(default_factory=time.time)
+    reasoning_content: str | None = None
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    usage: Usage | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.event, RunEvent):

@@ -44,3 +44,9 @@ def clip(text: str | None, width: int = 40) -> str:
 def plural(count: int, noun: str) -> str:
     """``1 session``, ``2 sessions``."""
     return f"{count} {noun}" + ("" if count == 1 else "s")
+
+
+def tokens(input_tokens: int | None, output_tokens: int | None) -> str:
+    """Token counts as reported: ``12 in / 30 out`` ("" when neither was)."""
+    return " / ".join(f"{count} {side}" for count, side in
+                      ((input_tokens, "in"), (output_tokens, "out")) if count is not None)

@@ -7,7 +7,9 @@ class wraps it (in ``__init_subclass__``) so that every call is one *run*:
 2. ``session_state`` is read from storage (edits made to it outside a run since the last load or
    save are kept, merged by the same rule as concurrent saves);
 3. the run is recorded as ``running``; each item it yields becomes a RunResponse stamped with
-   ``run_id`` and ``session_id``;
+   ``run_id`` and ``session_id``: a model's chunk or answer (OpenAI, Anthropic, LangChain, agno;
+   see _chunks.py) gives its text as ``content``, with ``reasoning_content``, ``tool_calls`` and
+   ``usage``; the run's record keeps the text and the token usage;
 4. the state is saved when the run completes, and also just before a completion event
    (``RunEvent.workflow_completed`` / ``run_completed``) is handed out, so a consumer that stops
    there loses nothing;
@@ -30,9 +32,11 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from types import TracebackType
 from typing import Any, TypeVar
 
+from wfnb._chunks import Collector
 from wfnb._errors import (
     SessionConflictError,
     StorageError,
+    UnknownChunkError,
     UnstorableStateError,
     WorkflowBusyError,
 )
@@ -234,7 +238,7 @@ class _Run:
     def __init__(self, workflow: Workflow, body: Callable[..., Any], args: Any, kwargs: Any):
         self.workflow = workflow
         self.run_id = str(uuid.uuid4())
-        self.output: list[str] = []
+        self.collected = Collector()
         self.completion_handed_out = False
         self.steps: RunSteps | None = None
         try:
@@ -261,18 +265,36 @@ class _Run:
         return self
 
     def stamp(self, item: Any) -> RunResponse:
-        """Wrap and tag one yielded (or returned) item; save first if it announces completion."""
+        """Wrap and tag one yielded (or returned) item; save first if it announces completion.
+
+        A chunk or answer wfnb knows becomes its text, reasoning, tool calls and usage; any other
+        value is kept as the content (its str() is the recorded output).
+        """
         wf = self.workflow
-        response = item if isinstance(item, RunResponse) else RunResponse(content=item)
+        if isinstance(item, RunResponse):
+            response = item
+            self.collected.take(item)
+        else:
+            response = self._adapt(item)
         response.run_id, response.session_id = self.run_id, wf.session_id
         response.workflow_name = wf.name
-        if response.content is not None:
-            self.output.append(response.get_content_as_string())
         if response.event in COMPLETION_EVENTS:
             wf.write_to_storage()
             self.completion_handed_out = True
         wf.run_response = response
         return response
+
+    def _adapt(self, item: Any) -> RunResponse:
+        try:
+            piece, calls = self.collected.take(item)
+        except UnknownChunkError:
+            response = RunResponse(content=item)
+            self.collected.take(response)
+            return response
+        return RunResponse(
+            content=piece.text or None, reasoning_content=piece.reasoning or None,
+            tool_calls=calls, usage=self.collected.usage if piece.usage is not None else None,
+        )
 
     def __exit__(
         self,
@@ -298,11 +320,14 @@ class _Run:
             if status != "completed":
                 wf._abandoned_by = self.run_id
             served = self.steps.close() if self.steps is not None else []
+            usage = self.collected.usage
             try:
                 if wf.storage is not None:
                     wf.storage.record_run_end(
-                        self.run_id, status=status, output="".join(self.output),
+                        self.run_id, status=status, output="".join(self.collected.texts),
                         error=message, version=wf.version or None, session_id=wf.session_id,
+                        input_tokens=usage.input_tokens if usage else None,
+                        output_tokens=usage.output_tokens if usage else None,
                         served_steps=served,
                     )
             except StorageError as failure:

@@ -21,7 +21,7 @@ from typing import IO
 import orjson
 
 from wfnb._errors import ImportConflictError
-from wfnb._format import clip, duration, plural, size, when
+from wfnb._format import clip, duration, plural, size, tokens, when
 from wfnb.cli._exits import CONFLICT, NOT_FOUND, OK, CliError
 from wfnb.cli._output import Console, dump_json
 from wfnb.cli._paths import lookup
@@ -230,13 +230,14 @@ def runs(args: argparse.Namespace, storage: WorkflowStorage, console: Console) -
         console.json(records)
         return OK
     console.table(
-        ["RUN", "STATUS", "VERSION", "STARTED", "DURATION", "INPUT", "ERROR"],
+        ["RUN", "STATUS", "VERSION", "STARTED", "DURATION", "TOKENS", "INPUT", "ERROR"],
         [[r.run_id, (r.status, _STATUS_STYLES.get(r.status)),
           str(r.version) if r.version is not None else "", when(r.started_at),
           duration(r.ended_at - r.started_at if r.ended_at else None),
+          tokens(r.input_tokens, r.output_tokens),
           clip(orjson.dumps(r.input).decode() if r.input is not None else ""), clip(r.error)]
          for r in records],
-        numeric=(2, 4),
+        numeric=(2, 4, 5),
     )
     return OK
 

@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 
 from wfnb._errors import UnstorableStateError
-from wfnb._format import clip, duration, size, when
+from wfnb._format import clip, duration, size, tokens, when
 from wfnb.storage import RunRecord, SessionSummary, StepRecord, StoredSession, VersionInfo
 from wfnb.storage._codec import TAG, EncodedState, decode_state, encode_state
 
@@ -181,7 +181,7 @@ def metadata_html(stored: StoredSession) -> str:
 
 
 def runs_html(runs: Sequence[RunRecord]) -> str:
-    """The Runs tab: status, timings, version written, input, output excerpt, error."""
+    """The Runs tab: status, timings, version written, tokens, input, output excerpt, error."""
     if not runs:
         return note_html("no runs recorded for this session")
     rows = []
@@ -189,12 +189,14 @@ def runs_html(runs: Sequence[RunRecord]) -> str:
         took = duration(run.ended_at - run.started_at) if run.ended_at is not None else ""
         rows.append([
             run.status, when(run.started_at), took,
-            str(run.version) if run.version is not None else "", run.run_id[:8],
+            str(run.version) if run.version is not None else "",
+            tokens(run.input_tokens, run.output_tokens), run.run_id[:8],
             clip(orjson.dumps(run.input).decode(), EXCERPT) if run.input is not None else "",
             clip(run.output or "", EXCERPT), clip(run.error or "", EXCERPT),
         ])
     return table_html(
-        ["status", "started", "took", "version", "run", "input", "output", "error"], rows, 5
+        ["status", "started", "took", "version", "tokens", "run", "input", "output", "error"],
+        rows, 6
     )
 
 

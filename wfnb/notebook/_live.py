@@ -8,6 +8,11 @@ so each refresh renders a bounded tail and the bytes sent grow linearly with the
 placeholder starts empty and is emptied again before it is replaced, so every output's first
 message equals what the saved notebook holds (nbval compares those) while nbclient, applying the
 updates, saves the final content too. Terminals get the text as it comes.
+
+A model's reasoning and tool calls are shown apart from the answer, where they came in the
+stream: live above the answer's tail, then once, for good, as an output of their own (a
+collapsed "Thinking" block and one line per tool call) when the answer text resumes. Answer text
+shown before them is finished there, so where outputs split depends only on the stream's order.
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from wfnb._events import ToolCall, Usage
+from wfnb.notebook._aside import Aside
 from wfnb.notebook._markdown import escape, piece_html
 from wfnb.notebook._split import BlockSplitter, Joint
 
@@ -47,6 +54,7 @@ class RunInfo:
     chunks: int = 0
     cached: bool = False
     started: float = 0.0
+    usage: Usage | None = None
     step: str | None = None  # the step running or served last
     step_served: bool = False  # ... served from its record
     steps_run: int = 0
@@ -62,6 +70,8 @@ class RunInfo:
             parts.append(f"run {self.run_id[:8]}")
         parts.append(f"{now - self.started:.1f} s")
         parts.append(f"{self.chunks} chunk{'s' if self.chunks != 1 else ''}")
+        if self.usage is not None:
+            parts.append(str(self.usage))
         if self.cached:
             parts.append("from session_state")
         if self.step is not None and state == "running":
@@ -76,6 +86,10 @@ class View(Protocol):
     """Where a stream is shown."""
 
     def add(self, text: str) -> None: ...
+
+    def think(self, text: str) -> None: ...
+
+    def call(self, call: ToolCall) -> None: ...
 
     def tick(self) -> None: ...
 
@@ -104,10 +118,12 @@ class LiveView:
         self._pending: list[str] = []
         self._tail = ""
         self._unshown = False  # the tail holds text the live placeholder does not show yet
+        self._freeze_chars = freeze_chars
         self._splitter = BlockSplitter(freeze_chars)
         self._joint: Joint | None = None  # how the tail continues the last frozen piece
         self._live = False  # the placeholder shows something (to empty before it is replaced)
         self._next_refresh = 0.0
+        self._aside = Aside()  # reasoning and tool calls not shown for good yet
         self._placeholder = self._show(_EMPTY)
 
     def _show(self, data: Data) -> str:
@@ -117,7 +133,24 @@ class LiveView:
 
     def add(self, text: str) -> None:
         """Take one chunk; refresh the display if the refresh interval has passed."""
+        self._end_aside()
         self._pending.append(text)
+        self._refresh_when_due()
+
+    def think(self, text: str) -> None:
+        """Take a piece of the model's reasoning."""
+        self._end_answer_part()
+        self._aside.think(text)
+        self._refresh_when_due()
+
+    def call(self, call: ToolCall) -> None:
+        """Take a tool call the model began (the same object again as it grows)."""
+        self._end_answer_part()
+        self._aside.call(call)
+        self._refresh_when_due()
+
+    def _refresh_when_due(self) -> None:
+        self._unshown = True
         if self._clock() >= self._next_refresh:
             self.tick()
 
@@ -126,6 +159,25 @@ class LiveView:
         self._unshown = True
         if self._clock() >= self._next_refresh:
             self.tick()
+
+    def _end_answer_part(self) -> None:
+        """Show the answer text so far for good, before reasoning or tool calls that follow it."""
+        if self._aside or not (self._pending or self._tail):
+            return
+        self._absorb()
+        self._replace_placeholder(self._tail)
+        self._placeholder = self._show(_EMPTY)
+        self._tail, self._joint = "", None  # the answer resumes as a text of its own
+        self._splitter = BlockSplitter(self._freeze_chars)
+
+    def _end_aside(self) -> None:
+        """Show the reasoning and tool calls for good, as one output, before the answer resumes."""
+        if not self._aside:
+            return
+        self._replace_placeholder("")
+        self._show(self._aside.bundle())
+        self._placeholder = self._show(_EMPTY)
+        self._aside = Aside()
 
     def tick(self) -> None:
         """Show what has arrived (called on chunks, and by runners while a source is idle).
@@ -176,7 +228,7 @@ class LiveView:
     def _live_bundle(self, now: float) -> Data:
         status = escape(self.info.line("running", now))
         return {
-            "text/html": f"{piece_html(self._tail, self._joint)}"
+            "text/html": f"{self._aside.live_html()}{piece_html(self._tail, self._joint)}"
                          f"<div class='wfnb-status'>{status}</div>",
             "text/plain": "",
         }
@@ -184,6 +236,7 @@ class LiveView:
     def finish(self, state: str) -> None:
         """Show the rest of the text and the final status line."""
         self._absorb()
+        self._end_aside()
         self._replace_placeholder(self._tail)
         line = self.info.line(state, self._clock())
         self._show({"text/html": f"<div class='wfnb-status'>{escape(line)}</div>",
@@ -199,18 +252,29 @@ def markdown_bundle(text: str, before: Joint | None = None, after: Joint | None 
 
 
 class TextView:
-    """Plain text for terminals: chunks written as they come, the status line at the end."""
+    """Plain text for terminals: chunks written as they come, the status line at the end;
+    reasoning after a "Thinking:" label, and one line per tool call, apart from the answer."""
 
     def __init__(self, info: RunInfo, clock: Callable[[], float] = time.monotonic) -> None:
         self.info, self._clock = info, clock
         self._ends_with_newline = True
+        self._thinking = False
+        self._calls: list[ToolCall] = []
         info.started = clock()
 
     def add(self, text: str) -> None:
-        if text:
-            sys.stdout.write(text)
-            sys.stdout.flush()
-            self._ends_with_newline = text.endswith("\n")
+        self._end_aside()
+        self._write(text)
+
+    def think(self, text: str) -> None:
+        if not self._thinking:
+            self._write(("" if self._ends_with_newline else "\n") + "Thinking: ")
+            self._thinking = True
+        self._write(text)
+
+    def call(self, call: ToolCall) -> None:
+        if not any(known is call for known in self._calls):
+            self._calls.append(call)
 
     def tick(self) -> None:
         """Nothing to do: text is written as it comes."""
@@ -219,6 +283,20 @@ class TextView:
         """Nothing to do: the status line is written at the end."""
 
     def finish(self, state: str) -> None:
+        self._end_aside()
         newline = "" if self._ends_with_newline else "\n"
-        sys.stdout.write(f"{newline}[{self.info.line(state, self._clock())}]\n")
-        sys.stdout.flush()
+        self._write(f"{newline}[{self.info.line(state, self._clock())}]\n")
+
+    def _end_aside(self) -> None:
+        """After reasoning or tool calls, before the answer resumes: the calls, one a line."""
+        if not (self._thinking or self._calls):
+            return
+        lines = "".join(f"[tool call: {call.summary()}]\n" for call in self._calls)
+        self._write(("" if self._ends_with_newline else "\n") + lines + "\n")
+        self._thinking, self._calls = False, []
+
+    def _write(self, text: str) -> None:
+        if text:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+            self._ends_with_newline = text.endswith("\n")

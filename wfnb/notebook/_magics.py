@@ -19,7 +19,7 @@ from wfnb._steps import refreshing
 from wfnb._workflow import Workflow
 from wfnb.notebook._inline import AsyncInlineWorkflow, InlineWorkflow, compile_body
 from wfnb.notebook._live import RunInfo
-from wfnb.notebook._runner import show
+from wfnb.notebook._runner import Deferred, show
 from wfnb.storage import SqliteWorkflowStorage, WorkflowStorage
 
 
@@ -65,9 +65,10 @@ class WorkflowMagics(Magics):
         """Run a workflow and show what it streams, live, as Markdown.
 
         Line magic: ``%workflow EXPR`` evaluates EXPR (``generate_blog_post.run(topic="pasta")``,
-        or any iterable / async iterable of chunks: str, RunResponse, objects with a string
-        ``.content``, OpenAI-style chunks) and returns the final RunResponse (its content is
-        the whole text), so ``post = %workflow ...`` keeps it.
+        a model client's call, streamed or not, sync or async, or any iterable / async iterable
+        of chunks: see wfnb/_chunks.py) and returns the final RunResponse (its content is the
+        whole text, with reasoning_content, tool_calls and usage), so ``post = %workflow ...``
+        keeps it.
 
         Cell magic: ``%%workflow NAME`` makes the cell body the run of an inline workflow named
         NAME: ``session_state`` (persisted), ``session_id`` and ``run_id`` are in scope, ``yield``
@@ -83,7 +84,7 @@ class WorkflowMagics(Magics):
         if cell is None:
             refresh, expression = _refresh_option(line)
             with refreshing() if refresh else contextlib.nullcontext():
-                return self._show(self._shell.ev(expression), RunInfo())
+                return self._show(Deferred(lambda: self._shell.ev(expression)), RunInfo())
         args = _parse(self.workflow, line)
         if not args.name:
             raise WorkflowUsage("%%workflow needs a NAME: %%workflow NAME [options]")

@@ -1,7 +1,10 @@
 """Consuming what a workflow returns (a response, an iterable or an async iterable) into a view.
 
-Async sources run on a private event loop in a worker thread, since the kernel's own loop is
-already running; chunks cross to the cell's thread through a queue and are rendered there.
+Every chunk goes through the runtime's chunk adapters (wfnb/_chunks.py), so text, reasoning,
+tool calls and usage mean the same here as in ``Workflow.run``. Async sources (async iterables,
+coroutines and awaitables resolving to one or to an answer, async context managers) run on the
+process's shared background loop (_loop.py); chunks cross to the cell's thread through a queue
+and are rendered there.
 """
 
 from __future__ import annotations
@@ -11,16 +14,19 @@ import inspect
 import queue
 import threading
 import time
-from collections.abc import AsyncIterable, Awaitable, Generator, Iterable, Iterator
+from collections.abc import AsyncIterable, Awaitable, Callable, Generator, Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
-from wfnb._events import RunEvent, RunResponse
+from wfnb._chunks import Collector, is_single
+from wfnb._events import COMPLETION_EVENTS, RunEvent, RunResponse
 from wfnb._steps import StepEvent, observe_steps
 from wfnb.notebook import _frontend
-from wfnb.notebook._chunks import chunk_text, is_completion
 from wfnb.notebook._live import LiveView, RunInfo, TextView, View
+from wfnb.notebook._loop import shared_loop
 
-_DONE = object()
+_TICK = object()  # yielded by async sources while they are idle
+_CANCEL_WAIT = 5.0  # seconds an interrupted async source gets to record how it ended
 
 
 def show(
@@ -30,11 +36,13 @@ def show(
     freeze_chars: int = 2000,
     info: RunInfo | None = None,
 ) -> RunResponse:
-    """Show a run, or any chunk source, where this process displays; return the whole text.
+    """Show a run, a model client's stream or answer, or any chunk source, where this process
+    displays; return it all as one RunResponse (text, reasoning, tool calls, usage).
 
-    In a notebook: live Markdown (see _live.py); in terminal IPython or plain Python: the text as
-    it comes, then a status line. ``wfnb.show(workflow.run(topic="pasta"))`` is what
-    ``%workflow`` does, without IPython.
+    In a notebook: live Markdown, reasoning and tool calls apart (see _live.py); in terminal
+    IPython or plain Python: the text as it comes, then a status line.
+    ``wfnb.show(workflow.run(topic="pasta"))`` or ``wfnb.show(client.chat.completions.create(...,
+    stream=True))`` is what ``%workflow`` does, without IPython.
     """
     info = info if info is not None else RunInfo()
     view: View
@@ -46,13 +54,13 @@ def show(
 
 
 def consume(source: Any, view: View, info: RunInfo, *, poll: float = 0.1) -> RunResponse:
-    """Show every chunk of ``source`` in ``view``; the whole text as one RunResponse.
+    """Show every chunk of ``source`` in ``view``; everything it carried as one RunResponse.
 
     On an error the view shows what arrived and a failed status, then the error propagates;
     on KeyboardInterrupt the same with an interrupted status (the source is closed, so a
     workflow records the run as interrupted).
     """
-    texts: list[str] = []
+    collected = Collector()
     chunks = _iterate(source, poll)
     here = threading.get_ident()
     step_changed = False
@@ -76,18 +84,22 @@ def consume(source: Any, view: View, info: RunInfo, *, poll: float = 0.1) -> Run
     try:
         with observe_steps(on_step):
             for chunk in chunks:
-                if chunk is _DONE:
+                if chunk is _TICK:
                     if step_changed:
                         step_changed = False
                         view.status()
                     view.tick()
                     continue
-                _note(info, chunk, bool(texts))
-                text = chunk_text(chunk)
-                if text:
-                    texts.append(text)
+                _note(info, chunk, bool(collected.texts))
+                piece, calls = collected.take(chunk)
+                info.usage = collected.usage
+                if piece.reasoning:
+                    view.think(piece.reasoning)
+                for call in calls:
+                    view.call(call)
+                if piece.text:
                     info.chunks += 1
-                    view.add(text)
+                    view.add(piece.text)
     except KeyboardInterrupt:
         view.finish("interrupted")
         raise
@@ -97,9 +109,9 @@ def consume(source: Any, view: View, info: RunInfo, *, poll: float = 0.1) -> Run
     finally:
         chunks.close()
     view.finish("done")
-    return RunResponse(
-        content="".join(texts), event=RunEvent.workflow_completed, run_id=info.run_id,
-        session_id=info.session_id, workflow_name=info.workflow,
+    return collected.response(
+        event=RunEvent.workflow_completed, run_id=info.run_id, session_id=info.session_id,
+        workflow_name=info.workflow,
     )
 
 
@@ -109,17 +121,48 @@ def _note(info: RunInfo, chunk: Any, had_text: bool) -> None:
         info.run_id = chunk.run_id or info.run_id
         info.session_id = chunk.session_id or info.session_id
         info.workflow = chunk.workflow_name or info.workflow
-        if is_completion(chunk) and chunk.content and not had_text:
+        if chunk.event in COMPLETION_EVENTS and chunk.content and not had_text:
             info.cached = True
 
 
+@dataclass(frozen=True)
+class Deferred:
+    """A source made only once the view shows (``%workflow EXPR`` evaluates EXPR there), so an
+    error making it (an HTTP error before a stream starts) fails like one inside the stream."""
+
+    make: Callable[[], Any]
+
+
 def _iterate(source: Any, poll: float) -> Generator[Any, None, None]:
-    """Chunks of any source; for async ones, ``_DONE`` markers while waiting ``poll`` seconds."""
-    if isinstance(source, (AsyncIterable, Awaitable)):
+    """Chunks of any source; for async ones, ``_TICK`` markers while waiting ``poll`` seconds."""
+    if isinstance(source, Deferred):
+        return _made(source, poll)
+    if isinstance(source, (AsyncIterable, Awaitable)) or _is_async_manager(source):
+        _refuse_opened_elsewhere(source)
         return _from_async(source, poll)
-    if isinstance(source, (str, RunResponse)) or not isinstance(source, Iterable):
+    if _is_manager(source) and not isinstance(source, Iterable):
+        return _managed(source)  # e.g. client.chat.completions.stream(...) / messages.stream()
+    if is_single(source):
         return _closing(iter([source]))
     return _closing(iter(source))
+
+
+def _made(source: Deferred, poll: float) -> Generator[Any, None, None]:
+    yield from _iterate(source.make(), poll)
+
+
+def _is_manager(source: Any) -> bool:
+    return hasattr(source, "__enter__") and hasattr(source, "__exit__")
+
+
+def _is_async_manager(source: Any) -> bool:
+    return (hasattr(source, "__aenter__") and hasattr(source, "__aexit__")
+            and not isinstance(source, AsyncIterable))
+
+
+def _managed(manager: Any) -> Generator[Any, None, None]:
+    with manager as entered:
+        yield from _iterate(entered, 0.1)
 
 
 def _closing(chunks: Iterator[Any]) -> Generator[Any, None, None]:
@@ -131,66 +174,102 @@ def _closing(chunks: Iterator[Any]) -> Generator[Any, None, None]:
             close()
 
 
-def _from_async(
-    source: AsyncIterable[Any] | Awaitable[Any], poll: float
-) -> Generator[Any, None, None]:
-    """Drive an async source on a worker thread's own loop; yield its chunks here."""
+def _from_async(source: Any, poll: float) -> Generator[Any, None, None]:
+    """Drive an async source on the shared loop; yield its chunks here.
+
+    An awaitable is awaited first: what it resolves to is streamed if it is an async iterable
+    (``await client.chat.completions.create(stream=True)``), else shown here as an answer.
+    """
     handoff: queue.Queue[tuple[str, Any]] = queue.Queue()
-    loop = asyncio.new_event_loop()
-    task: asyncio.Task[None] | None = None
 
     async def pump() -> None:
         try:
-            if inspect.isawaitable(source):
-                handoff.put(("chunk", await source))
+            value = source
+            while inspect.isawaitable(value) and not isinstance(value, AsyncIterable):
+                value = await value
+            if _is_async_manager(value):
+                async with value as entered:
+                    await _forward(entered, handoff)
+            elif isinstance(value, AsyncIterable):
+                await _forward(value, handoff)
             else:
-                async for chunk in source:
-                    handoff.put(("chunk", chunk))
+                handoff.put(("value", value))
+                return
         except BaseException as error:  # forwarded to the cell's thread, raised there
-            handoff.put(("error", error))
+            handoff.put(("error", _explained(error)))
         else:
             handoff.put(("end", None))
 
-    def run() -> None:
-        nonlocal task
-        asyncio.set_event_loop(loop)
-        task = loop.create_task(pump())
-        try:
-            loop.run_until_complete(task)
-        except asyncio.CancelledError:
-            pass
-        finally:
-            loop.run_until_complete(loop.shutdown_asyncgens())
-            loop.close()
-
-    worker = threading.Thread(target=run, name="wfnb-async-run", daemon=True)
-    worker.start()
-    finished = False
+    future = asyncio.run_coroutine_threadsafe(pump(), shared_loop())
+    ended = False
     try:
         while True:
             try:
                 kind, value = handoff.get(timeout=poll)
             except queue.Empty:
-                yield _DONE
+                yield _TICK
                 continue
-            if kind == "end":
-                finished = True
-                return
+            if kind == "chunk":
+                yield value
+                continue
+            ended = True
             if kind == "error":
-                finished = True
                 raise value
-            yield value
+            if kind == "value":
+                yield from _iterate(value, poll)
+            return
     finally:
-        if not finished:
-            _cancel(loop, lambda: task)
-        worker.join()
+        if not ended:
+            future.cancel()  # the run sees CancelledError and is recorded interrupted
+            _wait_for_end(handoff)
 
 
-def _cancel(loop: asyncio.AbstractEventLoop, task: Any) -> None:
-    """Cancel the worker's task (the run sees CancelledError and is recorded interrupted)."""
-    deadline = time.monotonic() + 5
-    while task() is None and time.monotonic() < deadline:
-        time.sleep(0.001)
-    current = task()
-    if current is not None and not loop.is_closed():
-        loop.call_soon_threadsafe(current.cancel)
+async def _forward(chunks: AsyncIterable[Any], handoff: queue.Queue[tuple[str, Any]]) -> None:
+    async for chunk in chunks:
+        handoff.put(("chunk", chunk))
+
+
+def _wait_for_end(handoff: queue.Queue[tuple[str, Any]]) -> None:
+    """Let a cancelled source finish (and record how its run ended), for a few seconds at most."""
+    deadline = time.monotonic() + _CANCEL_WAIT
+    while (remaining := deadline - time.monotonic()) > 0:
+        try:
+            kind, _ = handoff.get(timeout=remaining)
+        except queue.Empty:
+            return
+        if kind != "chunk":
+            return
+
+
+_INSTEAD = (
+    "pass the call itself, without await (`%workflow client.chat.completions.create(..., "
+    "stream=True)`), or an `async def` that makes and iterates the stream, with a client that "
+    "top-level `await`s in cells have not used: wfnb runs those on one event loop of its own, "
+    "run after run"
+)
+
+
+def _refuse_opened_elsewhere(source: Any) -> None:
+    """Refuse a client's async stream opened before it got here: by a top-level ``await`` in a
+    cell, so on the notebook's own loop, which is busy running this cell."""
+    if hasattr(getattr(source, "response", None), "aiter_bytes"):  # an open httpx response
+        raise RuntimeError(
+            f"cannot stream this {type(source).__name__}: it was opened on the notebook's own "
+            f"event loop (by `await` in a cell), which is busy running this cell; {_INSTEAD}"
+        )
+
+
+def _explained(error: BaseException) -> BaseException:
+    """An error from using, on wfnb's loop, an async object bound to the notebook's own loop."""
+    if isinstance(error, RuntimeError) and any(
+        words in str(error)
+        for words in ("different loop", "different event loop", "Event loop is closed")
+    ):
+        refused = RuntimeError(
+            "this async stream or its client belongs to another event loop (the notebook's own, "
+            "if a top-level `await` in a cell used it first, or one `asyncio.run` closed): "
+            f"{_INSTEAD}"
+        )
+        refused.__cause__ = error
+        return refused
+    return error

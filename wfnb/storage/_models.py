@@ -70,6 +70,8 @@ class RunRecord:
     version: int | None
     started_at: dt.datetime
     ended_at: dt.datetime | None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
 
 
 @dataclass(frozen=True)

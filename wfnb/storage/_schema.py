@@ -8,7 +8,7 @@ For ``table_name="t"``:
 - ``t_versions``  one row per saved version: the state as exact JSON bytes, or a delta on the
                   version before it (see _delta.py); the current state is the newest full row
                   with the deltas after it, so a save writes only what changed
-- ``t_runs``      one row per run: status, input, output, error, timings
+- ``t_runs``      one row per run: status, input, output, error, timings, tokens used
 - ``t_steps``     one row per step a run executed or was served (see _steps.py): its key,
                   status, output (exact JSON bytes, as states are stored), error, timings
 - ``t_meta``      key/value rows; ``schema_version`` says which migrations have run
@@ -91,6 +91,8 @@ class Tables:
             sa.Column("version", sa.Integer, nullable=True),
             sa.Column("started_at", sa.Float, nullable=False),
             sa.Column("ended_at", sa.Float, nullable=True),
+            sa.Column("input_tokens", sa.Integer, nullable=True),  # schema 2
+            sa.Column("output_tokens", sa.Integer, nullable=True),  # schema 2
             sa.Index(f"ix_{name}_runs_session", "session_id", "started_at"),
         )
         meta = sa.Table(
@@ -131,14 +133,25 @@ def _create_v1(conn: sa.Connection, tables: Tables) -> None:
         conn.execute(sa.text(f'ALTER TABLE "{tables.name}" ADD COLUMN IF NOT EXISTS state jsonb'))
 
 
-def _add_steps_v2(conn: sa.Connection, tables: Tables) -> None:
+def _add_run_tokens_v2(conn: sa.Connection, tables: Tables) -> None:
+    """Runs record the tokens a model used (None when it did not say)."""
+    present = {column["name"] for column in sa.inspect(conn).get_columns(tables.runs.name)}
+    for column in ("input_tokens", "output_tokens"):
+        if column not in present:
+            conn.execute(sa.text(f'ALTER TABLE "{tables.runs.name}" ADD COLUMN {column} INTEGER'))
+
+
+def _add_steps_v3(conn: sa.Connection, tables: Tables) -> None:
+    """Steps: one row per ``@step`` call of a run (see _steps.py)."""
     tables.steps.create(conn, checkfirst=True)
 
 
 Migration = Callable[[sa.Connection, Tables], None]
 
 #: (schema version, migration) in order; each brings the tables from the version before it.
-MIGRATIONS: list[tuple[int, Migration]] = [(1, _create_v1), (2, _add_steps_v2)]
+MIGRATIONS: list[tuple[int, Migration]] = [
+    (1, _create_v1), (2, _add_run_tokens_v2), (3, _add_steps_v3),
+]
 
 
 def stored_schema_version(conn: sa.Connection, tables: Tables) -> int:

@@ -682,16 +682,19 @@ class WorkflowStorage:
         error: str | None = None,
         version: int | None = None,
         session_id: str | None = None,
+        input_tokens: int | None = None,
+        output_tokens: int | None = None,
         served_steps: Sequence[ServedCall] = (),
     ) -> None:
-        """Record how a run ended: completed, failed or interrupted (with the records of its
-        step calls that were served and not recorded yet, in the same transaction)."""
+        """Record how a run ended: completed, failed or interrupted (and the tokens it used),
+        with the records of its step calls that were served and not recorded yet, in the same
+        transaction."""
         r = self._tables.runs
         with self._failing_as("record the run", session_id), self._write() as conn:
             conn.execute(
                 sa.update(r).where(r.c.run_id == run_id).values(
                     status=status, output=output, error=error, version=version,
-                    ended_at=time.time(),
+                    ended_at=time.time(), input_tokens=input_tokens, output_tokens=output_tokens,
                 )
             )
             self.step_log.insert_served(conn, served_steps)
@@ -711,6 +714,7 @@ class WorkflowStorage:
                     orjson.loads(row.input) if row.input is not None else None,
                     row.output, row.error, row.version, timestamp(row.started_at),
                     timestamp(row.ended_at) if row.ended_at is not None else None,
+                    row.input_tokens, row.output_tokens,
                 )
                 for row in conn.execute(query)
             ]

@@ -36,7 +36,8 @@ ON_CONFLICT: tuple[OnConflict, ...] = ("fail", "skip", "new-version")
 Progress = Callable[[], None]  # called once per session done
 
 _RUN_FIELDS = ("run_id", "workflow_name", "status", "input", "output", "error", "version",
-               "started_at", "ended_at")  # a run as exported: its row without the session id
+               "started_at", "ended_at", "input_tokens", "output_tokens")  # a run's row but the
+# session id, as exported
 _TAG_MARK = orjson.dumps(TAG)  # in a document whose state holds tagged types
 _ATTEMPTS = 5  # reads of a session that keeps being saved while it is exported
 PAGE = 500  # sessions per query when paging, ids per IN (...) when checking
@@ -321,6 +322,8 @@ def _run_row(session_id: str, entry: object, index: int) -> Row:
         "version": _field(item, "version", int, nullable=True, where=where),
         "started_at": _time(item, "started_at", where),
         "ended_at": None if ended_at is None else _time(item, "ended_at", where),
+        **{tokens: _field(item, tokens, int, nullable=True, where=where) if tokens in item else None
+           for tokens in ("input_tokens", "output_tokens")},  # absent from older exports
     }
 
 
