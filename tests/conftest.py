@@ -2,15 +2,25 @@
 
 Without the variable the PostgreSQL cases skip with that reason shown in the summary (-ra); with
 WFNB_REQUIRE_POSTGRES=1 (set by .ci/run) a missing or unreachable server fails them instead.
+
+Test sessions on one machine may share the server (two suites at once, other checkouts): each
+holds a shared lock on it while it runs, and a test that stops the server (``postgres_alone``)
+first waits for the lock to itself, instead of failing every other session's PostgreSQL tests
+with "the database system is shutting down".
 """
 
 from __future__ import annotations
 
+import fcntl
+import functools
 import os
+import tempfile
+import time
 import uuid
+import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import pytest
 import sqlalchemy as sa
@@ -31,7 +41,41 @@ def postgres_url() -> str:
         if REQUIRE_POSTGRES:
             pytest.fail(reason + " but WFNB_REQUIRE_POSTGRES=1")
         pytest.skip(reason)
+    _server_lock()
     return POSTGRES_URL
+
+
+@functools.cache
+def _server_lock() -> IO[str]:
+    """The machine-wide lock file of the test server, held shared from the session's first
+    PostgreSQL test until the process ends."""
+    name = f"wfnb-tests-postgres-{zlib.crc32(POSTGRES_URL.encode()):08x}.lock"
+    lock = open(Path(tempfile.gettempdir()) / name, "a")  # noqa: SIM115 (open for the session)
+    fcntl.flock(lock, fcntl.LOCK_SH)
+    return lock
+
+
+@pytest.fixture
+def postgres_alone() -> Iterator[None]:
+    """For a test that stops the server: wait until no other test session uses it (skip after
+    60 s, saying so), and keep new ones from starting until the test ends."""
+    postgres_url()
+    lock = _server_lock()
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except BlockingIOError:
+            fcntl.flock(lock, fcntl.LOCK_SH)  # a failed conversion dropped it
+            if time.monotonic() > deadline:
+                pytest.skip("another test session uses the PostgreSQL server: stopping it would "
+                            "fail that session's tests")
+            time.sleep(0.5)
+    try:
+        yield
+    finally:
+        fcntl.flock(lock, fcntl.LOCK_SH)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -66,6 +110,14 @@ def make_storage(backend: str, tmp_path: Path, table_name: str) -> Iterator[Stor
         storage.close()
     if backend == "postgres":
         drop_tables(postgres_url(), table_name)
+
+
+@pytest.fixture
+def db_args(backend: str, tmp_path: Path, table_name: str) -> list[str]:
+    """The wfnb command line's options naming this test's database and table."""
+    if backend == "sqlite":
+        return ["--db", str(tmp_path / "workflows.db"), "--table", table_name]
+    return ["--url", postgres_url(), "--table", table_name]
 
 
 def drop_tables(url: str, table_name: str) -> None:

@@ -56,14 +56,6 @@ def run_wfnb(
 
 
 @pytest.fixture
-def db_args(backend: str, tmp_path: Path, table_name: str) -> list[str]:
-    """The options naming this test's database and table."""
-    if backend == "sqlite":
-        return ["--db", str(tmp_path / "workflows.db"), "--table", table_name]
-    return ["--url", postgres_url(), "--table", table_name]
-
-
-@pytest.fixture
 def wfnb(db_args: list[str], tmp_path: Path) -> Run:
     """Run wfnb on this test's database and table."""
 

@@ -499,15 +499,33 @@ def test_very_deep_nesting_is_refused_without_crashing() -> None:
 
 
 def test_deepest_storable_nesting_round_trips() -> None:
-    state = {"a": nested_lists(254)}  # orjson writes at most 254 levels
+    state = {"a": nested_lists(253)}  # the document, one level more, is what orjson writes
     assert_same(round_trip(state), state)
+    document = encode_state(state).document
+    assert orjson.loads(orjson.dumps(orjson.loads(document), option=orjson.OPT_INDENT_2)) == state
 
 
-@pytest.mark.parametrize("depth", [255, 300])
+@pytest.mark.parametrize("depth", [254, 255, 300])
 def test_nesting_deeper_than_json_allows_is_refused_at_its_key(depth: int) -> None:
     error = refuse({"ok": 1, "a": nested_lists(depth)})
     assert error.path == 'session_state["a"]'
-    assert "254 levels" in error.reason
+    assert "at most 253 levels" in error.reason
+
+
+@pytest.mark.parametrize(("leaf", "own"), [
+    ("text", 0), ({}, 1), ([], 1), (dt.date(2024, 1, 1), 1), ((1,), 2), (frozenset({1}), 2),
+])
+def test_the_depth_limit_is_the_same_for_every_kind_of_value(leaf: Any, own: int) -> None:
+    """An empty container is a level; a tagged value adds its own (a tuple or set two)."""
+    for depth, storable in ((253, True), (254, False)):
+        value: Any = leaf
+        for _ in range(depth - own):
+            value = {"k": value}
+        if storable:
+            document = encode_state({"a": value}).document
+            orjson.dumps(orjson.loads(document))  # what show, diff and export do
+        else:
+            assert refuse({"a": value}).path == 'session_state["a"]'
 
 
 def test_deep_tuples_count_twice_and_are_refused() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
@@ -144,9 +145,11 @@ def test_each_refresh_renders_a_bounded_tail(shape: str, monkeypatch: pytest.Mon
     table or code block must not be re-rendered whole at every refresh."""
     rendered: list[int] = []
 
-    def counting(text: str, before: Joint | None = None, after: Joint | None = None) -> str:
+    def counting(
+        text: str, before: Joint | None = None, after: Joint | None = None, **options: Any
+    ) -> str:
         rendered.append(len(text))
-        return piece_html(text, before, after)
+        return piece_html(text, before, after, **options)
 
     monkeypatch.setattr(_live, "piece_html", counting)
     text = answer(shape, 48)
@@ -274,3 +277,46 @@ def test_an_aside_after_pieces_of_a_long_block_keeps_every_output_whole() -> Non
     aside = texts.index("Thinking:\nchecking\ntool call: search({})")
     assert "".join(texts[:aside]) == before and "".join(texts[aside + 1:]) == after
     assert aside > 3  # the long list before it was cut into pieces
+
+
+REMOTE_IMAGES = [
+    "![pixel](http://127.0.0.1:9/x.png?secret=s3cr3t)", "![](HTTPS://host/x)",
+    "![](//host/x)", "![](<  http://host/x>)", "![](ftp://host/x)", "![alt][ref]\n\n[ref]: http://h/r",
+    '[![inner](http://host/i)](http://host/outer)', "![](blob:http://host/x)",
+]
+
+
+@pytest.mark.parametrize("markdown", REMOTE_IMAGES)
+def test_an_image_from_another_host_is_a_link_not_an_img(markdown: str) -> None:
+    html = to_html(markdown)
+    assert "<img" not in html
+    assert 'class="wfnb-remote-image"' in html and "image: " in html
+    assert "<img" in to_html(markdown, remote_images=True)  # the option lets it through
+
+
+@pytest.mark.parametrize("markdown", [
+    "![local](figures/plot.png)", "![](/files/plot.png)", "![](data:image/png;base64,iVBORw0K)",
+    "![](%5C%5Chost/x)", "![](\\\\host\\x)",
+])
+def test_local_and_data_images_still_render(markdown: str) -> None:
+    html = to_html(markdown)
+    assert "<img" in html and "wfnb-remote-image" not in html
+    assert "//" not in html.split('src="')[1].split('"')[0]  # no other host, however spelled
+
+
+def test_svg_data_images_and_script_urls_are_never_images() -> None:
+    for markdown in ("![](data:image/svg+xml;base64,PHN2Zz4=)", "![](javascript:alert(1))"):
+        for remote in (False, True):
+            assert "<img" not in to_html(markdown, remote_images=remote)
+
+
+def test_the_live_view_passes_the_option_to_every_output() -> None:
+    for remote in (False, True):
+        recorder = Recorder()
+        stream(recorder, ["![](http://host/p.png)\n\n", "x" * 50, "\n\n![](http://host/q)"],
+               1.0, refresh_rate=10, freeze_chars=10, remote_images=remote)
+        shown = [data["text/html"] for data, _, _ in recorder.messages if "host/" in
+                 data.get("text/html", "")]
+        assert {"host/p.png", "host/q"} <= set(re.findall(r"host/\w+(?:\.png)?", "".join(shown)))
+        for html in shown:  # live updates and frozen pieces alike
+            assert ("<img" in html) is remote and ("wfnb-remote-image" in html) is not remote

@@ -257,3 +257,20 @@ def test_frontend_detection_can_be_forced_by_environment(monkeypatch: pytest.Mon
     monkeypatch.setitem(os.environ, "WFNB_FRONTEND", "vscode")
     assert _frontend.detect() == "vscode"
     assert _frontend.is_rich("vscode") and not _frontend.is_rich("terminal")
+
+
+def test_remote_images_are_links_unless_the_config_allows_them(shell: InteractiveShell) -> None:
+    shell.user_ns["pixel"] = "Hi ![t](http://127.0.0.1:9/p.gif?secret=s3cr3t)\n\n![](//h/x)\n"
+    run(shell, "%workflow iter([pixel])")
+    html = "".join(m["data"].get("text/html", "") for m in outputs(shell))
+    assert "<img" not in html
+    assert 'href="http://127.0.0.1:9/p.gif?secret=s3cr3t" class="wfnb-remote-image"' in html
+    assert 'href="//h/x" class="wfnb-remote-image"' in html
+    shell.display_pub.outputs.clear()  # type: ignore[attr-defined]
+    run(shell, "%config WorkflowMagics.allow_remote_images = True")
+    try:
+        run(shell, "%workflow iter([pixel])")
+    finally:
+        run(shell, "%config WorkflowMagics.allow_remote_images = False")
+    html = "".join(m["data"].get("text/html", "") for m in outputs(shell))
+    assert '<img src="http://127.0.0.1:9/p.gif?secret=s3cr3t"' in html

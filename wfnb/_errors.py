@@ -10,7 +10,7 @@
     ├── SessionNotFoundError    no stored session (or version) under that id      (a LookupError)
     ├── UnstorableStateError    a value session_state cannot store; names its path  (a TypeError)
     │   └── UnkeyableArgumentError  a step argument that cannot key its call; names step, argument
-    ├── InvalidNameError        a table name or session id that wfnb refuses       (a ValueError)
+    ├── InvalidNameError        a table name, session id or search text refused    (a ValueError)
     ├── WorkflowBusyError       a second run started on an instance that is still running one
     ├── UnknownChunkError       a streamed chunk of a type no chunk adapter knows  (a TypeError)
     ├── ModelStreamError        a model's stream reported an error event        (a RuntimeError)
@@ -114,7 +114,8 @@ class UnkeyableArgumentError(UnstorableStateError):
 
 
 class InvalidNameError(WfnbError, ValueError):
-    """A table name or session id that would be unsafe or unusable in the database."""
+    """A table name, session id or search text that would be unsafe or unusable in the
+    database (a NUL, a lone surrogate...)."""
 
 
 class WorkflowBusyError(WfnbError, RuntimeError):

@@ -40,8 +40,10 @@ def rmw_runs(
     report: Path,
     start: Any = None,
     deadline: float = 300.0,
+    stop: Any = None,
 ) -> None:
-    """``runs`` completed CounterAppend runs on ``session_id``, retrying each on conflict.
+    """``runs`` completed CounterAppend runs on ``session_id``, retrying each on conflict
+    (fewer if the ``stop`` event is set: the run under way completes, no other starts).
 
     Reports the tags of completed runs, the number of conflicts and any other error (which the
     tests treat as a failure: nothing but SessionConflictError may escape a run).
@@ -57,6 +59,8 @@ def rmw_runs(
     began = time.monotonic()
     try:
         for index in range(runs):
+            if stop is not None and stop.is_set():
+                break
             attempt = 0
             while time.monotonic() - began < deadline:
                 tag = f"w{worker}-r{index}-a{attempt}"

@@ -145,7 +145,7 @@ UNSTORABLE: dict[str, tuple[Callable[[], Any], str, str]] = {
     "decimal-nan": (lambda: decimal.Decimal("NaN"), "is not finite", AT),
     "lone-surrogate": (lambda: "\udcff", "lone surrogate", AT),
     "reserved-key": (lambda: {"$wfnb": "bytes", "v": ""}, "reserved by wfnb", AT),
-    "nesting-300": (lambda: _nested(300), "nest at most 254 levels", 'session_state["posts"]'),
+    "nesting-300": (lambda: _nested(300), "nests at most 253 levels", 'session_state["posts"]'),
     "numpy-scalar": (lambda: _numpy("scalar"), "float64 would come back as a plain float", AT),
     "numpy-array": (lambda: _numpy("array"), "ndarray cannot be stored as JSON", AT),
     "dataframe": (_dataframe, "DataFrame cannot be stored as JSON", AT),

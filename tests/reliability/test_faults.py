@@ -306,7 +306,9 @@ def test_postgres_lock_waits_are_bounded_by_busy_timeout_by_default(table_name: 
 
 
 @pytest.mark.postgres
-def test_postgres_server_stopped_and_restarted(pg_storage: tuple[WorkflowStorage, str]) -> None:
+def test_postgres_server_stopped_and_restarted(
+    postgres_alone: None, pg_storage: tuple[WorkflowStorage, str]
+) -> None:
     cluster = local_cluster()
     if cluster is None:
         pytest.skip("no local PostgreSQL cluster that pg_ctlcluster (as root) can restart")

@@ -17,6 +17,7 @@ from tests.reliability._workers import rmw_runs
 from wfnb import SaveResult, SessionConflictError, StorageError, WfnbError, WorkflowStorage
 
 PROCESSES = 8
+EDITS = RUNS = 60  # inspector edits, and runs, in the race at least
 
 
 def run_workers(
@@ -131,22 +132,36 @@ def edit(storage: WorkflowStorage, index: int) -> SaveResult | WfnbError:
         return error
 
 
+def runs_done(storage: WorkflowStorage) -> int:
+    stored = storage.read("s")
+    assert stored is not None
+    return len(stored.session_state["appends"])
+
+
 def test_an_inspector_edit_racing_a_running_workflow_never_overwrites_silently(
     target: Target, children: Children, tmp_path: Path
 ) -> None:
     """Edits (save with the version read, source="edit") race a process running workflows:
     an edit of the key the runs change (counter) either wins the swap or conflicts, an edit of
-    another key (notes) merges; afterwards every successful change is there."""
+    another key (notes) merges; afterwards every successful change is there.
+
+    The race lasts until both kinds of edit got through a few times, EDITS edits were made and
+    RUNS runs completed (the worker is told to stop then): how far each side gets in a given
+    time depends on how the machine schedules the two processes, so a fixed number of runs
+    could end the race before the first same-key edit won (seen under load, when 60 runs took
+    0.1 s)."""
     storage = target.open(keep_versions=None)
     storage.save("s", {"counter": 0, "appends": []}, expected_version=0)
-    start = FORK.Barrier(2)
+    start, stop = FORK.Barrier(2), FORK.Event()
     report = tmp_path / "worker.json"
-    worker = children.start(rmw_runs, target, "s", 0, 60, report, start, 300.0)
+    worker = children.start(rmw_runs, target, "s", 0, 100_000, report, start, 300.0, stop)
     start.wait(timeout=60)
     counter_edits = conflicts = gave_up = 0
     notes: list[int] = []
     index = 0
     while worker.is_alive():
+        if index >= EDITS and min(counter_edits, len(notes)) >= 3 and runs_done(storage) >= RUNS:
+            stop.set()
         index += 1
         result = edit(storage, index)
         if isinstance(result, SessionConflictError):

@@ -36,7 +36,12 @@ def counter_state(version: int) -> dict[str, Any]:
 
 class Race:
     """Three writers (keep_versions=6: each prunes after its own saves) increment one session
-    while a fourth thread prunes it (and all sessions) and a fifth reads listed versions."""
+    while a fourth thread prunes it (and all sessions) and a fifth reads listed versions.
+
+    The writers hold their last increment until the reader has read a version: threads are
+    scheduled as the machine pleases, and on a loaded one the writers could otherwise finish
+    before the reader's first read (then the race had no reads to check).
+    """
 
     def __init__(self, target: Target, increments: int) -> None:
         self.target = target
@@ -45,6 +50,7 @@ class Race:
         self.failures: list[BaseException] = []
         self.successes: list[int] = []
         self.reads = {"ok": 0, "pruned meanwhile": 0}
+        self.read_once = threading.Event()
 
     def run(self) -> None:
         writers = [threading.Thread(target=self.guarded, args=(self.writer,)) for _ in range(3)]
@@ -66,7 +72,9 @@ class Race:
 
     def writer(self) -> None:
         storage = self.target.open(keep_versions=6)
-        for _ in range(self.increments):
+        for increment in range(self.increments):
+            if increment == self.increments - 1:
+                self.read_once.wait(60)
             while True:
                 current = storage.read("s")
                 assert current is not None
@@ -101,6 +109,7 @@ class Race:
                 raise AssertionError(f"version {version} unreadable: {error}") from error
             assert old is not None and old.session_state == counter_state(version)
             self.reads["ok"] += 1
+            self.read_once.set()
 
 
 def test_prune_racing_saves_loses_no_save_and_leaves_every_version_readable(

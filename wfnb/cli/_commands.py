@@ -11,9 +11,7 @@ import contextlib
 import dataclasses
 import difflib
 import math
-import os
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
@@ -21,9 +19,10 @@ from typing import IO
 import orjson
 
 from wfnb._errors import ImportConflictError
+from wfnb._files import atomic_write
 from wfnb._format import clip, duration, plural, size, tokens, when
 from wfnb.cli._exits import CONFLICT, NOT_FOUND, OK, CliError
-from wfnb.cli._output import Console, dump_json
+from wfnb.cli._output import Console, dump_json, visible
 from wfnb.cli._paths import lookup
 from wfnb.cli._progress import progress
 from wfnb.storage._codec import encode_state
@@ -94,8 +93,8 @@ def diff(args: argparse.Namespace, storage: WorkflowStorage, console: Console) -
     """A unified diff of two versions' states, as indented JSON with sorted keys."""
     old = read(storage, args.session, args.old)
     new = read(storage, args.session, args.new)
-    before, after = (dump_json(orjson.loads(s.state_json), sort_keys=True).splitlines()
-                     for s in (old, new))
+    before, after = (visible(dump_json(orjson.loads(s.state_json), sort_keys=True),
+                             json=True).splitlines() for s in (old, new))
     label = f"{args.session} version"
     lines = difflib.unified_diff(before, after, f"{label} {old.version}",
                                  f"{label} {new.version}", lineterm="")
@@ -142,7 +141,7 @@ def export(args: argparse.Namespace, storage: WorkflowStorage, console: Console)
     where = "standard output" if to_stdout else repr(args.output)
     message = f"exported {plural(count, 'session')} from table {storage.table_name!r} to {where}"
     if to_stdout:
-        console.err.write(message + "\n")
+        console.note(message)
     else:
         console.line(message)
     return OK
@@ -155,18 +154,8 @@ def _output_file(name: str) -> Iterator[IO[bytes]]:
         yield sys.stdout.buffer
         sys.stdout.buffer.flush()
         return
-    target = Path(name)
-    try:
-        handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    except OSError as exc:  # name the file asked for, not the temporary one
-        raise OSError(exc.errno, exc.strerror, name) from exc
-    try:
-        with os.fdopen(handle, "wb") as out:
-            yield out
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with atomic_write(Path(name), overwrite=True) as out:
+        yield out
 
 
 def check_import_file(args: argparse.Namespace) -> None:

@@ -1,8 +1,14 @@
-"""How the command line prints: aligned tables, colour on a terminal only, JSON for machines."""
+"""How the command line prints: aligned tables, colour on a terminal only, JSON for machines.
+
+Text from a database is untrusted: every line the console writes passes through
+:func:`visible`, so an escape sequence, carriage return or bidi override stored in a session id
+or an error message is shown as ``\\x1b``, ``\\r``, ``\\u202e`` and never acts on the terminal.
+"""
 
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -13,6 +19,34 @@ import orjson
 _STYLES = {"bold": "1", "dim": "2", "red": "31", "green": "32", "yellow": "33", "cyan": "36"}
 
 Cell = str | tuple[str, str | None]  # text, or (text, style name)
+
+# C0 controls (ESC, CR, BEL...), DEL and C1 controls (CSI, OSC...), then the bidi controls that
+# reorder what follows (ALM, LRM/RLM, embeddings and overrides, isolates) and the line and
+# paragraph separators
+_CONTROLS = r"\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069"
+_HIDDEN = re.compile(f"[{_CONTROLS}]")
+_HIDDEN_IN_JSON = re.compile(f"(?!\n)[{_CONTROLS}]")  # a newline there is layout, not text
+
+
+def visible(text: str, *, json: bool = False) -> str:
+    """``text`` with control and bidi characters written as escapes: ``\\x1b``, ``\\u202e``.
+
+    ``json``: ``text`` is JSON, whose newlines are layout (kept) and whose escapes must be
+    ``\\uXXXX``, so it stays valid and means the same. A backslash already in the text is left as
+    it is (``--json`` tells the two apart).
+    """
+    if json:
+        return _HIDDEN_IN_JSON.sub(_json_escape, text)
+    return _HIDDEN.sub(_escape, text)
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def _json_escape(match: re.Match[str]) -> str:
+    return f"\\u{ord(match.group()):04x}"
 
 
 def dump_json(value: Any, *, sort_keys: bool = False) -> str:
@@ -40,19 +74,26 @@ class Console:
         return f"\x1b[{_STYLES[style]}m{text}\x1b[0m"
 
     def line(self, text: str = "", style: str | None = None) -> None:
-        self.out.write(self.paint(text, style) + "\n")
+        """One line of text (control and bidi characters made visible)."""
+        self.out.write(self.paint(visible(text), style) + "\n")
+
+    def note(self, message: str) -> None:
+        """A line on ``err`` that is not an error (e.g. what an export to stdout did)."""
+        self.err.write(visible(message) + "\n")
 
     def json(self, value: Any) -> None:
-        self.out.write(dump_json(value) + "\n")
+        """Indented JSON; control and bidi characters in strings as \\uXXXX escapes."""
+        self.out.write(visible(dump_json(value), json=True) + "\n")
 
     def error(self, message: str) -> None:
-        self.err.write(f"wfnb: error: {' '.join(message.split())}\n")
+        self.err.write(f"wfnb: error: {visible(' '.join(message.split()))}\n")
 
     def table(
         self, headers: Sequence[str], rows: Iterable[Sequence[Cell]], numeric: Iterable[int] = ()
     ) -> None:
         """Columns aligned (``numeric`` ones to the right), headers bold."""
-        cells = [[c if isinstance(c, tuple) else (c, None) for c in row] for row in rows]
+        cells = [[(visible(c), None) if isinstance(c, str) else (visible(c[0]), c[1]) for c in row]
+                 for row in rows]
         widths = [max([len(h), *(len(row[i][0]) for row in cells)]) for i, h in enumerate(headers)]
         right = set(numeric)
 
@@ -63,6 +104,6 @@ class Console:
             ]
             return "  ".join(padded).rstrip()
 
-        self.line(render([(h, "bold") for h in headers]))
+        self.out.write(render([(h, "bold") for h in headers]) + "\n")
         for row in cells:
-            self.line(render(row))
+            self.out.write(render(row) + "\n")

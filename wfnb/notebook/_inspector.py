@@ -111,6 +111,8 @@ class StateInspector(EditActions):
         self._delete_button = w.Button(description="Delete", icon="trash")
         self._path_box = w.Text(placeholder="file.json", layout=w.Layout(width="320px"))
         self._export_button = w.Button(description="Export", icon="download")
+        self._overwrite_box = w.Checkbox(value=False, description="overwrite", indent=False,
+                                         layout=w.Layout(width="100px"))
         self._import_button = w.Button(description="Import", icon="upload")
         self._edit_diff = w.HTML()
         self._versions = w.Select(options=[], value=None, rows=8, layout=full)
@@ -123,7 +125,8 @@ class StateInspector(EditActions):
                 w.VBox([self._editor,
                         w.HBox([self._save_button, self._revert_button, self._reload_button,
                                 self._delete_button]),
-                        w.HBox([self._path_box, self._export_button, self._import_button]),
+                        w.HBox([self._path_box, self._export_button, self._overwrite_box,
+                                self._import_button]),
                         self._edit_diff]),
                 w.VBox([self._versions, self._restore_button, self._history_diff]),
                 w.VBox([self._runs_html]),

@@ -4,7 +4,9 @@ Nothing here overwrites or merges silently. Save and Restore first check that th
 still at the version the editor was loaded from and refuse, with a diff, when it is not (a plain
 compare-and-swap save would merge another writer's changes to other keys); the write itself is
 still a compare-and-swap on that version, so a writer slipping in between is caught too, and a
-merge the storage made then is reported, not hidden. Delete asks first.
+merge the storage made then is reported, not hidden. Delete asks first. Export replaces a file
+only when "overwrite" is ticked, and writes it whole or not at all; Import reads only a regular
+file of at most IMPORT_LIMIT bytes (a FIFO or a device would hang the kernel).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from wfnb._errors import SessionConflictError, WfnbError
+from wfnb._files import FileRefused, atomic_write, read_regular_file
 from wfnb._format import when
 from wfnb.notebook import _inspector_render as render
 from wfnb.storage import SaveResult, StoredSession, VersionInfo, WorkflowStorage
@@ -23,6 +26,7 @@ _P = ParamSpec("_P")
 _WRITERS = {"run": "a workflow run", "save": "a save", "edit": "an edit",
             "restore": "a restore", "import": "an import"}  # what wrote a version
 _Self = TypeVar("_Self", bound="EditActions")
+IMPORT_LIMIT = 64 * 1024 * 1024  # bytes: a state file bigger than this is refused, not read
 
 
 class NeedsInput(WfnbError):
@@ -67,6 +71,7 @@ class EditActions:
     _edit_diff: Any
     _delete_button: Any
     _path_box: Any
+    _overwrite_box: Any
 
     def _load(self) -> bool:
         raise NotImplementedError
@@ -263,27 +268,38 @@ class EditActions:
         return Path(chosen).expanduser()
 
     @action
-    def export(self, path: str | Path | None = None) -> bool:
-        """Write the loaded version's state to a .json file (indented, tagged types as stored)."""
+    def export(self, path: str | Path | None = None, *, overwrite: bool | None = None) -> bool:
+        """Write the loaded version's state to a .json file (indented, tagged types as stored),
+        atomically; an existing file is replaced only with ``overwrite`` (default: the
+        "overwrite" box, which unticks after each export)."""
         self._need_base()
         target = self._path(path)
         if self._loaded is None:
             self._say("export: the stored state cannot be read; nothing to export", "error")
             return False
-        target.write_text(self._loaded_text + "\n", encoding="utf-8")
+        replace = bool(self._overwrite_box.value) if overwrite is None else overwrite
+        try:
+            with atomic_write(target, overwrite=replace) as out:
+                out.write((self._loaded_text + "\n").encode())
+        except FileExistsError:
+            self._say(f"export refused: {target} exists; tick overwrite to replace it "
+                      "(nothing was written)", "error")
+            return False
+        self._overwrite_box.value = False  # an overwrite is allowed once, for the file it was for
         self._say(f"exported version {self._loaded.version} of {self._loaded.session_id!r} "
                   f"to {target}", "ok")
         return True
 
     @action
     def import_(self, path: str | Path | None = None) -> bool:
-        """Load a .json file into the editor (checked as Save would check it); Save stores it."""
+        """Load a .json file into the editor (checked as Save would check it); Save stores it.
+        Only a regular file of at most IMPORT_LIMIT bytes is read."""
         self._need_base()
         source = self._path(path)
         try:
-            text = source.read_text(encoding="utf-8")
+            text = read_regular_file(source, IMPORT_LIMIT).decode("utf-8")
             render.parse_state(text)
-        except (render.EditRefused, UnicodeDecodeError) as refused:
+        except (render.EditRefused, FileRefused, UnicodeDecodeError) as refused:
             self._say(f"import of {source} refused: {refused}", "error")
             return False
         self._editor.value = text

@@ -109,8 +109,10 @@ class LiveView:
         refresh_rate: float = 10.0,
         freeze_chars: int = 2000,
         clock: Callable[[], float] = time.monotonic,
+        remote_images: bool = False,
     ) -> None:
         self.info, self._publish, self._clock = info, publish, clock
+        self._remote_images = remote_images  # else images from other hosts render as links
         self._interval = 1.0 / refresh_rate if refresh_rate > 0 else 0.0
         prefix = f"wfnb-{uuid.uuid4().hex[:12]}"
         self._ids = (f"{prefix}-{n}" for n in itertools.count())
@@ -223,12 +225,14 @@ class LiveView:
             self._publish(_EMPTY, self._placeholder, True)
             self._live = False
         if final_text:
-            self._show(markdown_bundle(final_text, self._joint, joint))
+            self._show(markdown_bundle(final_text, self._joint, joint,
+                                       remote_images=self._remote_images))
 
     def _live_bundle(self, now: float) -> Data:
         status = escape(self.info.line("running", now))
+        html = piece_html(self._tail, self._joint, remote_images=self._remote_images)
         return {
-            "text/html": f"{self._aside.live_html()}{piece_html(self._tail, self._joint)}"
+            "text/html": f"{self._aside.live_html()}{html}"
                          f"<div class='wfnb-status'>{status}</div>",
             "text/plain": "",
         }
@@ -243,11 +247,14 @@ class LiveView:
                     "text/plain": line})
 
 
-def markdown_bundle(text: str, before: Joint | None = None, after: Joint | None = None) -> Data:
+def markdown_bundle(
+    text: str, before: Joint | None = None, after: Joint | None = None, *,
+    remote_images: bool = False,
+) -> Data:
     """A finished piece of Markdown as a display bundle: safe HTML, and the text itself
     (``before``/``after``: how it continues the previous piece and into the next)."""
     gapless = " style='margin-bottom:0'" if after else ""
-    html = piece_html(text, before, after)
+    html = piece_html(text, before, after, remote_images=remote_images)
     return {"text/html": f"<div class='wfnb-md'{gapless}>{html}</div>", "text/plain": text}
 
 

@@ -36,6 +36,9 @@ class WorkflowMagics(Magics):
     short_errors = Bool(
         True, help="a failed run shows a short error; False shows the full traceback"
     ).tag(config=True)
+    allow_remote_images = Bool(
+        False, help="show Markdown images from other hosts (off: a link, never fetched)"
+    ).tag(config=True)
 
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         super().__init__(shell, **kwargs)
@@ -149,7 +152,7 @@ class WorkflowMagics(Magics):
         """Stream ``source`` into the right view; a failure becomes a short error output."""
         try:
             return show(source, refresh_rate=self.refresh_rate, freeze_chars=self.freeze_chars,
-                        info=info)
+                        info=info, remote_images=self.allow_remote_images)
         except Exception as error:
             if not self.short_errors or isinstance(error, WorkflowUsage):
                 raise

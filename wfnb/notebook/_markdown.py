@@ -4,30 +4,59 @@ Content is untrusted (model output) and JupyterLab does not sanitise live output
 it is shown as text, never interpreted; ordinary Markdown (code, lists, tables, links) renders.
 A streamed answer is shown as pieces, each an output of its own (see ``_split``); a block cut
 between two pieces is rendered so the two halves meet without a gap, as one block would.
+Nothing it points to is fetched: an image with a remote URL (``![](https://host/x?secret=...)``,
+a tracking pixel or an exfiltration channel) renders as a link to click, not an ``<img>``,
+unless ``remote_images`` is asked for. Relative paths and the ``data:`` images markdown-it lets
+through (PNG, JPEG, GIF, WebP; no SVG) still render: the browser loads them from no other host.
 """
 
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Sequence
 from functools import lru_cache
+from typing import Any
 
 from markdown_it import MarkdownIt
+from markdown_it.renderer import RendererHTML
 from markdown_it.token import Token
 
 from wfnb.notebook._split import Joint
 
+# a URL with a scheme other than data:, or a network-path reference (//host/...): markdown-it has
+# percent-encoded backslashes and spaces by then, so no other spelling reaches another host
+_REMOTE = re.compile(r"(?!data:)[a-z][a-z0-9+.-]*:|//", re.IGNORECASE)
 
-@lru_cache(maxsize=1)
-def _parser() -> MarkdownIt:
-    return MarkdownIt("commonmark", {"html": False, "linkify": False}).enable(
+
+@lru_cache(maxsize=2)
+def _parser(remote_images: bool) -> MarkdownIt:
+    parser = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable(
         ["table", "strikethrough"]
     )
+    if not remote_images:
+        parser.add_render_rule("image", _image_as_link)
+    return parser
 
 
-def to_html(text: str) -> str:
-    """Markdown rendered to HTML with raw HTML escaped (and javascript: links refused)."""
-    return str(_parser().render(text))
+def to_html(text: str, *, remote_images: bool = False) -> str:
+    """Markdown rendered to HTML with raw HTML escaped (and javascript: links refused); images
+    with remote URLs become links unless ``remote_images``."""
+    return str(_parser(remote_images).render(text))
+
+
+def _image_as_link(
+    renderer: RendererHTML, tokens: Sequence[Token], idx: int, options: Any, env: Any
+) -> str:
+    """An image from another host as a link (its alt text, else its URL), never fetched."""
+    token = tokens[idx]
+    src = str(token.attrGet("src") or "")
+    if not _REMOTE.match(src):
+        return renderer.image(tokens, idx, options, env)
+    alt = renderer.renderInlineAsText(token.children or [], options, env)
+    return (f'<a href="{escape(src)}" class="wfnb-remote-image" rel="noopener noreferrer" '
+            f'target="_blank" title="{escape("remote image, not loaded: " + src)}">'
+            f"{escape('image: ' + (alt or src))}</a>")
 
 
 def escape(text: str) -> str:
@@ -39,17 +68,21 @@ _OPENING = {"code": ("fence",), "list": ("bullet_list_open", "ordered_list_open"
             "table": ("table_open",), "paragraph": ("paragraph_open",)}
 
 
-def piece_html(text: str, before: Joint | None = None, after: Joint | None = None) -> str:
+def piece_html(
+    text: str, before: Joint | None = None, after: Joint | None = None, *,
+    remote_images: bool = False,
+) -> str:
     """One piece of a streamed answer as HTML: its first block continues the previous piece
     (``before``), its last block continues in the next (``after``), with no gap in between.
 
     A code block or table continued from before is reopened with its fence or header (the
     repeated header is hidden), an ordered list keeps counting, and a cut table has the same
-    fixed column widths in every piece, so the pieces line up as one table.
+    fixed column widths in every piece, so the pieces line up as one table. Images from other
+    hosts are links unless ``remote_images``.
     """
     if before is None and after is None:
-        return to_html(text)
-    parser = _parser()
+        return to_html(text, remote_images=remote_images)
+    parser = _parser(remote_images)
     env: dict[str, object] = {}
     tokens = parser.parse((before.reopen if before else "") + text, env)
     blocks = _top_level_blocks(tokens)

@@ -35,6 +35,7 @@ def show(
     refresh_rate: float = 10.0,
     freeze_chars: int = 2000,
     info: RunInfo | None = None,
+    remote_images: bool = False,
 ) -> RunResponse:
     """Show a run, a model client's stream or answer, or any chunk source, where this process
     displays; return it all as one RunResponse (text, reasoning, tool calls, usage).
@@ -42,12 +43,14 @@ def show(
     In a notebook: live Markdown, reasoning and tool calls apart (see _live.py); in terminal
     IPython or plain Python: the text as it comes, then a status line.
     ``wfnb.show(workflow.run(topic="pasta"))`` or ``wfnb.show(client.chat.completions.create(...,
-    stream=True))`` is what ``%workflow`` does, without IPython.
+    stream=True))`` is what ``%workflow`` does, without IPython. Images from other hosts render
+    as links, not fetched, unless ``remote_images``.
     """
     info = info if info is not None else RunInfo()
     view: View
     if _frontend.is_rich(_frontend.detect()):
-        view = LiveView(info, refresh_rate=refresh_rate, freeze_chars=freeze_chars)
+        view = LiveView(info, refresh_rate=refresh_rate, freeze_chars=freeze_chars,
+                        remote_images=remote_images)
     else:
         view = TextView(info)
     return consume(source, view, info, poll=1.0 / max(refresh_rate, 1.0))

@@ -8,6 +8,10 @@ Infinity, objects, dataclasses, enums, subclasses of dict/str/int...) is refused
 :class:`~wfnb.UnstorableStateError` naming its path, before anything is written: no value is
 silently turned into something that does not come back. No pickle, no eval, ever.
 
+A stored document nests at most 254 levels, the most orjson reads and writes back (the state
+itself is one, so a top-level value nests at most 253; a tuple or set counts 2): whatever
+saves can also be loaded, shown, diffed and exported.
+
 A state is encoded key by key (``parts``), so that history can store per-key deltas and a
 concurrent save can tell which top-level keys each writer changed.
 """
@@ -32,6 +36,7 @@ import orjson
 TAG = "$wfnb"
 _TAG_BYTES = b'"$wfnb"'
 _INT_MIN, _INT_MAX = -(2**63), 2**64 - 1
+MAX_DEPTH = 254  # levels a document nests at most: orjson refuses to write a deeper one
 _PLAIN = (bool, type(None))
 _TAGGED_TYPES = (
     tuple, set, frozenset, bytes, dt.datetime, dt.date, dt.time, dt.timedelta, uuid.UUID, Decimal
@@ -80,10 +85,11 @@ def encode_state(state: Mapping[str, Any], root: str = "session_state") -> Encod
         raise UnstorableStateError(root, "nesting too deep (or a reference cycle)") from None
     parts: Parts = {}
     for key, value in state.items():
-        try:
-            parts[key] = orjson.dumps(_to_native(value) if needs_tags else value)
-        except orjson.JSONEncodeError as error:  # orjson nests at most 254 levels
-            reason = f"{error}: JSON values nest at most 254 levels (a tuple or set counts 2)"
+        try:  # encoded one level down, as in the document, so that orjson checks its depth
+            parts[key] = orjson.dumps([_to_native(value) if needs_tags else value])[1:-1]
+        except orjson.JSONEncodeError:
+            reason = (f"nests too deep: a value in session_state nests at most {MAX_DEPTH - 1} "
+                      "levels (a tuple or set counts 2)")
             raise UnstorableStateError(format_path(root, [key]), reason) from None
     return EncodedState(parts, join_parts(parts), needs_tags)
 
@@ -112,7 +118,8 @@ def _encode_plain(state: dict[str, Any]) -> EncodedState | None:
 
 
 def _plain(state: dict[str, Any]) -> bool:
-    """Whether an (acyclic: orjson encoded it) state holds only JSON's own types.
+    """Whether an (acyclic: orjson encoded it) state holds only JSON's own types, nested at
+    most MAX_DEPTH levels.
 
     Level by level, ``gc.get_referents`` lists what the containers hold, and the checks of
     their types, of the floats' finiteness and of the dicts' keys all run as C iterators.
@@ -120,8 +127,10 @@ def _plain(state: dict[str, Any]) -> bool:
     if TAG in state:
         return False
     level: list[Any] = [state]
-    while level:
+    for _ in range(MAX_DEPTH):
         level = gc.get_referents(*level)
+        if not level:
+            return True
         types = list(map(type, level))
         kinds = set(types)
         if not kinds <= _JSON_TYPES:
@@ -131,7 +140,7 @@ def _plain(state: dict[str, Any]) -> bool:
         if dict in kinds and any(map(operator.contains, _of_type(level, types, dict),
                                      itertools.repeat(TAG))):
             return False
-    return True
+    return not any(type(item) is dict or type(item) is list for item in level)  # too deep
 
 
 def _of_type(items: list[Any], types: list[type], kind: type) -> Iterator[Any]:

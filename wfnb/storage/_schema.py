@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from wfnb._errors import InvalidNameError, SchemaVersionError
+from wfnb._errors import InvalidNameError, SchemaVersionError, StorageError
 
 # 46: the longest derived name, ix_<name>_workflow_name, fits PostgreSQL's 63-character limit
 _TABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,45}")
@@ -127,7 +127,7 @@ class Tables:
 
 
 def _create_v1(conn: sa.Connection, tables: Tables) -> None:
-    for table in (tables.meta, tables.sessions, tables.versions, tables.runs):
+    for table in (tables.meta, tables.sessions, tables.versions, tables.runs, tables.steps):
         table.create(conn, checkfirst=True)
     if conn.dialect.name == "postgresql":
         conn.execute(sa.text(f'ALTER TABLE "{tables.name}" ADD COLUMN IF NOT EXISTS state jsonb'))
@@ -154,6 +154,27 @@ MIGRATIONS: list[tuple[int, Migration]] = [
 ]
 
 
+def refuse_foreign_tables(conn: sa.Connection, tables: Tables) -> None:
+    """StorageError naming a table of the family that exists but is not wfnb's (another
+    program's ``t_runs``, say): creating the rest beside it would "work", then every save would
+    fail. A family whose ``_meta`` records a schema version is wfnb's and is not looked into."""
+    inspector = sa.inspect(conn)
+    for table in (tables.meta, tables.sessions, tables.versions, tables.runs, tables.steps):
+        if not inspector.has_table(table.name):
+            continue
+        found = {column["name"] for column in inspector.get_columns(table.name)}
+        missing = [column.name for column in table.columns if column.name not in found]
+        if missing:
+            raise StorageError(
+                f"table {table.name!r} exists but is not wfnb's (it has no column "
+                f"{', '.join(repr(name) for name in missing)}): choose another table name; "
+                "nothing was changed",
+                table=tables.name,
+            )
+        if table is tables.meta and stored_schema_version(conn, tables) > 0:
+            return  # wfnb's own (a later migration may add columns the others lack so far)
+
+
 def stored_schema_version(conn: sa.Connection, tables: Tables) -> int:
     """The schema_version recorded in the database; 0 when the tables do not exist yet."""
     if not sa.inspect(conn).has_table(tables.meta.name):
@@ -167,6 +188,7 @@ def stored_schema_version(conn: sa.Connection, tables: Tables) -> int:
 def migrate(conn: sa.Connection, tables: Tables, migrations: list[tuple[int, Migration]]) -> int:
     """Bring the tables up to the newest schema inside the caller's transaction; returns it."""
     latest = migrations[-1][0]
+    refuse_foreign_tables(conn, tables)
     current = stored_schema_version(conn, tables)
     if current > latest:
         raise SchemaVersionError(

@@ -44,7 +44,6 @@ from wfnb.storage._codec import (
     encode_state,
     join_parts,
     parts_of,
-    valid_utf8,
 )
 from wfnb.storage._delta import apply_delta, make_delta
 from wfnb.storage._engine import database_cause, log, normalize_url, open_database
@@ -59,6 +58,7 @@ from wfnb.storage._models import (
     timestamp,
 )
 from wfnb.storage._schema import MIGRATIONS, Tables, check_table_name, migrate
+from wfnb.storage._search import check_text, contains
 from wfnb.storage._sql import HotPath, jsonb_copy
 from wfnb.storage._steps import ServedCall, StepLog
 
@@ -77,13 +77,7 @@ def check_session_id(session_id: object) -> str:
             f"session_id {shown} is not allowed: use a non-empty str of at most "
             f"{_MAX_SESSION_ID} characters"
         )
-    if "\x00" in session_id:
-        raise InvalidNameError(f"session_id {session_id!r} contains a NUL character")
-    if not valid_utf8(session_id):  # a lone surrogate (e.g. from os.fsdecode): no database takes it
-        raise InvalidNameError(
-            f"session_id {session_id!r} is not valid UTF-8 text (it holds a lone surrogate)"
-        )
-    return session_id
+    return check_text(session_id, "session_id")
 
 
 @dataclass(frozen=True)
@@ -472,7 +466,8 @@ class WorkflowStorage:
         search: str | None = None,
         workflow_name: str | None = None,
     ) -> list[SessionSummary]:
-        """Sessions newest first, without their states; ``search`` matches part of the id."""
+        """Sessions newest first, without their states; ``search`` matches part of the id
+        (ASCII letters in either case, every other character exactly: see _search.py)."""
         s = self._tables.sessions
         query = (
             sa.select(s.c.session_id, s.c.workflow_name, s.c.version, s.c.state_bytes,
@@ -516,10 +511,9 @@ class WorkflowStorage:
         s = self._tables.sessions
         filters: list[sa.ColumnElement[bool]] = []
         if search:
-            escaped = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            filters.append(s.c.session_id.like(f"%{escaped}%", escape="\\"))
+            filters.append(contains(s.c.session_id, search, self._dialect))
         if workflow_name is not None:
-            filters.append(s.c.workflow_name == workflow_name)
+            filters.append(s.c.workflow_name == check_text(workflow_name, "workflow_name"))
         return filters
 
     # -- history -----------------------------------------------------------------------------
