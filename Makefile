@@ -1,6 +1,8 @@
 # make demo: set up .venv and execute the blog-post tutorial notebook on the embedded SQLite default.
 # make test: set up .venv and run ruff, mypy, the test suite, the notebooks under nbval and the
-#            browser tests (tests/e2e) when chromium is on PATH.
+#            browser tests (tests/e2e) when chromium is on PATH (what CI runs).
+# make check: while developing, lint and the fast tests (no reliability suite, no kernels, no
+#            PostgreSQL, property tests at 20 examples) in under a minute.
 # make lab:  open JupyterLab on notebooks/.  make notebooks: refresh the notebooks' saved outputs.
 # make e2e:  the browser tests alone (JupyterLab in Debian's chromium; make test runs them too).
 PYTHON ?= python3
@@ -8,7 +10,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: demo test e2e lint lab notebooks bench bench-stream bench-inspector clean
+.PHONY: demo test check e2e lint lab notebooks bench bench-stream bench-inspector clean
 
 $(INSTALLED): pyproject.toml
 	@$(PYTHON) -m venv $(VENV) || { echo "error: '$(PYTHON) -m venv' failed; on Debian: apt-get install python3-venv" >&2; exit 1; }
@@ -29,6 +31,11 @@ test: lint
 		-p no:cacheprovider notebooks/
 	@if command -v chromium >/dev/null 2>&1; then $(MAKE) --no-print-directory e2e; else \
 		echo "make test: browser tests (tests/e2e) SKIPPED: no chromium on PATH (apt-get install chromium)"; fi
+
+check: lint
+	WFNB_TEST_POSTGRES_URL= WFNB_QUICK=1 $(BIN)/pytest -q -x -p no:cacheprovider \
+		-m "not slow and not kernel" \
+		--ignore=tests/reliability tests
 
 e2e: $(INSTALLED)
 	$(BIN)/pytest -m browser -p no:cacheprovider tests/e2e

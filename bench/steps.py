@@ -50,7 +50,7 @@ from storage import (
 
 import wfnb
 from wfnb import Workflow, step
-from wfnb.storage._steps import StepCall, encode_output
+from wfnb.storage import StepCall, encode_output
 
 ITERATIONS = 400
 REPLAY_ITERATIONS = 40

@@ -30,6 +30,8 @@ from wfnb.testing import ModelServer
 
 POSTGRES_URL = os.environ.get("WFNB_TEST_POSTGRES_URL", "")
 REQUIRE_POSTGRES = os.environ.get("WFNB_REQUIRE_POSTGRES") == "1"
+# property tests' examples: `make check` (WFNB_QUICK=1) runs fewer, `make test` all of them
+EXAMPLES = 20 if os.environ.get("WFNB_QUICK") == "1" else 200
 
 StorageFactory = Callable[..., WorkflowStorage]
 

@@ -296,9 +296,9 @@ def test_prune_keep_drops_all_but_the_newest_versions(wfnb: Run, seeded: Workflo
 
 
 def test_prune_older_than_drops_old_versions(wfnb: Run, seeded: WorkflowStorage) -> None:
-    versions = seeded._tables.versions
-    with seeded._write() as conn:
-        conn.execute(sa.update(versions).where(versions.c.version < 4)
+    versions = seeded._database.tables.versions
+    with seeded._database.transaction("age history", write=True) as tx:
+        tx.execute(sa.update(versions).where(versions.c.version < 4)
                      .values(created_at=time.time() - 40 * 86400))
     assert wfnb("prune", "--older-than", "30d").stdout == "dropped 3 versions from 3 sessions\n"
     assert [v.version for v in seeded.history("alpha")] == [6, 5, 4]

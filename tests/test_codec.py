@@ -21,10 +21,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.conftest import EXAMPLES
 from wfnb import UnstorableStateError
 from wfnb.storage._codec import decode_state, encode_state, join_parts, parts_of
 
-PROPERTY = settings(max_examples=200, deadline=None)
+PROPERTY = settings(max_examples=EXAMPLES, deadline=None)
 PARIS = ZoneInfo("Europe/Paris")
 
 # --- helpers --------------------------------------------------------------------------------

@@ -10,10 +10,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.conftest import EXAMPLES
 from wfnb.storage._codec import EncodedState, encode_state
 from wfnb.storage._delta import apply_delta, make_delta
 
-PROPERTY = settings(max_examples=200, deadline=None)
+PROPERTY = settings(max_examples=EXAMPLES, deadline=None)
 
 State = dict[str, Any]
 

@@ -58,7 +58,7 @@ def stored(storage: WorkflowStorage, session_id: str) -> dict[str, Any]:
 def html_values(inspector: StateInspector) -> list[str]:
     """Every piece of HTML the panel holds: HTML widgets and the Output's text/html."""
     found = []
-    for widget in inspector._widgets():
+    for widget in inspector.view.widgets():
         if type(widget).__name__ in ("HTML", "HTMLMath"):
             found.append(str(widget.value))
         for output in getattr(widget, "outputs", ()):
@@ -77,13 +77,13 @@ def test_pages_list_newest_first(storage: WorkflowStorage, inspect: Inspect) -> 
     assert inspector.widget._dom_classes == ("wfnb-inspector",)
     assert inspector.next_page() and inspector.page == 2
     assert inspector.sessions[0] == "s24"
-    inspector._next.click()  # the button is the method
+    inspector.view.next.click()  # the button is the method
     assert inspector.page == 3 and inspector.sessions == [f"s{n}" for n in range(4, -1, -1)]
-    assert inspector._next.disabled and not inspector._prev.disabled
+    assert inspector.view.next.disabled and not inspector.view.prev.disabled
     inspector.next_page()
     assert inspector.page == 3
-    inspector._prev.click()
-    assert inspector.page == 2 and inspector._page_label.value == "page 2 of 3 · 45 sessions"
+    inspector.view.prev.click()
+    assert inspector.page == 2 and inspector.view.page_label.value == "page 2 of 3 · 45 sessions"
 
 
 def test_search_matches_part_of_the_id(storage: WorkflowStorage, inspect: Inspect) -> None:
@@ -94,8 +94,8 @@ def test_search_matches_part_of_the_id(storage: WorkflowStorage, inspect: Inspec
     assert inspector.page == 1 and inspector.pages == 1
     assert sorted(inspector.sessions) == sorted(["s1", *(f"s1{n}" for n in range(10))])
     assert inspector.status == "11 sessions where id contains 's1'"
-    assert inspector._search_box.value == "s1"
-    inspector._search_box.value = "s4"  # typing in the box searches too
+    assert inspector.view.search_box.value == "s1"
+    inspector.view.search_box.value = "s4"  # typing in the box searches too
     assert inspector.sessions == ["s44", "s43", "s42", "s41", "s40", "s4"]
     inspector.search("%")  # a literal character, not a wildcard
     assert inspector.sessions == [] and inspector.pages == 1
@@ -104,13 +104,13 @@ def test_search_matches_part_of_the_id(storage: WorkflowStorage, inspect: Inspec
 def test_workflow_filter(storage: WorkflowStorage, inspect: Inspect) -> None:
     seed(storage, 45)
     inspector = inspect(storage)
-    assert inspector._workflow_box.options == ("all workflows", "W0", "W1", "W2")
+    assert inspector.view.workflow_box.options == ("all workflows", "W0", "W1", "W2")
     assert inspector.filter_workflow("W1")
     assert inspector.sessions[:3] == ["s43", "s40", "s37"] and inspector.pages == 1
     inspector.search("s1")
     assert inspector.sessions == ["s19", "s16", "s13", "s10", "s1"]
     assert inspector.status == "5 sessions where id contains 's1' and workflow 'W1'"
-    inspector._workflow_box.index = 0  # the dropdown is the method
+    inspector.view.workflow_box.index = 0  # the dropdown is the method
     assert len(inspector.sessions) == 11
 
 
@@ -126,12 +126,12 @@ def test_select_shows_state_history_and_metadata(
     assert json.loads(inspector.state_text) == {"n": 1, "tags": ["a", "b"]}
     assert inspector.status == "session 's1', version 1"
     assert [v.version for v in inspector.history] == [1]
-    assert "W1" in inspector._meta.value and "keys (2)" in inspector._meta.value
-    (output,) = inspector._tree.outputs
+    assert "W1" in inspector.view.meta.value and "keys (2)" in inspector.view.meta.value
+    (output,) = inspector.view.tree.outputs
     assert output["data"]["application/json"] == {"n": 1, "tags": ["a", "b"]}
     assert output["metadata"]["application/json"]["root"] == "s1"
     assert "<pre" in output["data"]["text/html"]
-    inspector._rows.value = "s2"  # clicking a row selects it
+    inspector.view.rows.value = "s2"  # clicking a row selects it
     assert inspector.selected == "s2" and json.loads(inspector.state_text)["n"] == 2
     assert not inspector.select("nope") and "no session 'nope'" in inspector.status
 
@@ -139,7 +139,7 @@ def test_select_shows_state_history_and_metadata(
 def test_construct_with_a_session_selects_it(storage: WorkflowStorage, inspect: Inspect) -> None:
     seed(storage, 30)
     inspector = inspect(storage, page_size=5, session_id="s2")  # not on the first page
-    assert inspector.selected == "s2" and inspector._rows.value is None
+    assert inspector.selected == "s2" and inspector.view.rows.value is None
     assert inspector.pages == 6 and len(inspector.sessions) == 5
 
 
@@ -164,7 +164,7 @@ def test_edit_and_save_appends_a_version_from_edit(
     seed(storage, 2)
     inspector = inspect(storage, session_id="s0")
     inspector.state_text = '{"n": 99, "note": "edited"}'
-    inspector._save_button.click()
+    inspector.view.save_button.click()
     assert inspector.status == "save: stored as version 2"
     assert stored(storage, "s0") == {"n": 99, "note": "edited"}
     assert [(v.version, v.source) for v in storage.history("s0")] == [(2, "edit"), (1, "save")]
@@ -196,7 +196,7 @@ def test_save_refuses_what_cannot_be_stored(
     inspector.state_text = text
     assert not inspector.save()
     assert inspector.status.startswith("not saved: ") and says in inspector.status
-    assert "color:#cf222e" in inspector._status_html.value  # shown as an error
+    assert "color:#cf222e" in inspector.view.status_html.value  # shown as an error
     assert [v.version for v in storage.history("s0")] == [1]
     assert inspector.state_text == text  # the edit stays for fixing
 
@@ -213,7 +213,7 @@ def test_save_refuses_when_another_writer_saved_meanwhile(
     assert "changed since you loaded version 1: it is now version 2, written by a save" in (
         inspector.status)
     assert "Nothing was written" in inspector.status
-    diff = inspector._edit_diff.value
+    diff = inspector.view.edit_diff.value
     assert "version 1 (loaded)" in diff and "-  &quot;b&quot;: 1" in diff
     assert "+  &quot;b&quot;: 2" in diff
     assert stored(storage, "s") == {"a": 1, "b": 2} and len(storage.history("s")) == 2
@@ -256,7 +256,7 @@ def test_revert_puts_the_loaded_text_back(storage: WorkflowStorage, inspect: Ins
     loaded = inspector.state_text
     inspector.state_text = "{oops"
     assert inspector.dirty
-    inspector._revert_button.click()
+    inspector.view.revert_button.click()
     assert inspector.state_text == loaded and not inspector.dirty
     assert inspector.status == "editor reverted to version 1"
     assert len(storage.history("s0")) == 1
@@ -268,12 +268,12 @@ def test_revert_puts_the_loaded_text_back(storage: WorkflowStorage, inspect: Ins
 def test_delete_asks_first_then_deletes(storage: WorkflowStorage, inspect: Inspect) -> None:
     seed(storage, 3)
     inspector = inspect(storage, session_id="s1")
-    inspector._delete_button.click()
+    inspector.view.delete_button.click()
     assert "Click Delete again to confirm" in inspector.status
-    assert inspector._delete_button.description == "Confirm"
+    assert inspector.view.delete_button.description == "Confirm"
     assert storage.read("s1") is not None
     inspector.revert()  # anything else cancels
-    assert inspector._delete_button.description == "Delete"
+    assert inspector.view.delete_button.description == "Delete"
     assert not inspector.delete() and storage.read("s1") is not None
     assert inspector.delete()  # the second click
     assert storage.read("s1") is None and storage.runs("s1") == []
@@ -310,8 +310,8 @@ def test_export_then_import_round_trip(
     assert json.loads(path.read_text("utf-8")) == {"text": "héllo", "items": [1, 2.5, None]}
     inspector.state_text = '{"text": "changed"}'
     assert inspector.save()
-    inspector._path_box.value = str(path)
-    inspector._import_button.click()  # the path box is used
+    inspector.view.path_box.value = str(path)
+    inspector.view.import_button.click()  # the path box is used
     assert "review it, then Save" in inspector.status and len(storage.history("s")) == 2
     assert inspector.save()
     assert stored(storage, "s") == {"text": "héllo", "items": [1, 2.5, None]}
@@ -336,9 +336,9 @@ def test_history_diff_and_restore(storage: WorkflowStorage, inspect: Inspect) ->
     assert diff.splitlines()[:2] == ["--- s version 1", "+++ s version 2 (current)"]
     assert '-  "b": "old"' in diff and '+  "b": "new"' in diff
     assert inspector.diff(2) == ""
-    inspector._versions.value = 1  # picking a version shows its diff
-    assert "&quot;b&quot;: &quot;old&quot;" in inspector._history_diff.value
-    inspector._restore_button.click()  # restores the picked version
+    inspector.view.versions.value = 1  # picking a version shows its diff
+    assert "&quot;b&quot;: &quot;old&quot;" in inspector.view.history_diff.value
+    inspector.view.restore_button.click()  # restores the picked version
     assert inspector.status == "restore version 1: stored as version 3"
     assert stored(storage, "s") == {"a": 1, "b": "old"}
     assert [(v.version, v.source) for v in inspector.history][:1] == [(3, "restore")]
@@ -365,7 +365,7 @@ def test_runs_tab_shows_status_timings_output_and_error(
     with pytest.raises(ValueError, match="cannot greet"):
         list(Greeter(session_id="g", storage=storage).run(name="Bob", fail=True))
     inspector = inspect(storage, session_id="g")
-    runs = inspector._runs_html.value
+    runs = inspector.view.runs_html.value
     assert runs.index("failed") < runs.index("completed")  # newest first
     assert "cannot greet Bob" in runs and "Hello Ada" in runs and " ms</td>" in runs
     assert "{&quot;name&quot;:&quot;Ada&quot;}" in runs
@@ -398,7 +398,7 @@ def test_runs_tab_draws_each_runs_steps_on_a_timeline(
         list(Stepped(session_id="t", storage=storage).run(fail=True))
     list(Stepped(session_id="t", storage=storage).run())
     inspector = inspect(storage, session_id="t")
-    runs = inspector._runs_html.value
+    runs = inspector.view.runs_html.value
     newest, oldest = (run.run_id[:8] for run in storage.runs("t"))
     assert runs.index(f"run {newest} · completed · 2 steps (1 run, 1 served") < runs.index(
         f"run {oldest} · failed · 2 steps (2 run, 0 served")
@@ -426,7 +426,7 @@ def test_a_corrupt_row_shows_an_error_for_that_session_only(
     assert inspector.sessions == ["good", "bad"]
     assert not inspector.select("bad")
     assert "session 'bad' cannot be read" in inspector.status
-    assert "cannot be read" in inspector._meta.value
+    assert "cannot be read" in inspector.view.meta.value
     assert [v.version for v in inspector.history] == [1]  # history still shows
     assert inspector.select("good") and json.loads(inspector.state_text) == {"a": 2}
     inspector.select("bad")
@@ -448,7 +448,7 @@ def test_every_html_string_is_escaped(
         lambda: inspector.search(XSS), lambda: inspector.filter_workflow(XSS),
         lambda: inspector.select(XSS),
         lambda: setattr(inspector, "state_text", json.dumps({"x": XSS})),
-        inspector.save, lambda: setattr(inspector._versions, "value", 1),
+        inspector.save, lambda: setattr(inspector.view.versions, "value", 1),
         lambda: inspector.select("missing <script>alert(2)</script>"),
         lambda: inspector.select(XSS), lambda: setattr(inspector, "state_text", XSS),
         inspector.save, lambda: inspector.export(tmp_path / XSS),
@@ -459,7 +459,7 @@ def test_every_html_string_is_escaped(
     assert all("<img" not in value and "<script" not in value for value in found)
     joined = "".join(found)
     assert ESCAPED in joined and "&lt;script&gt;" in joined
-    assert ESCAPED in inspector._runs_html.value and ESCAPED in inspector._meta.value
+    assert ESCAPED in inspector.view.runs_html.value and ESCAPED in inspector.view.meta.value
 
 
 # -- a notebook: the magic and refreshing after runs ---------------------------------------
@@ -508,7 +508,7 @@ def test_inspector_refreshes_after_a_workflow_run(shell: InteractiveShell) -> No
     run(shell, "%%workflow notes\n" + COUNT)
     assert json.loads(inspector.state_text) == {"count": 2}
     assert inspector.status == "session 'notes' updated by a run: now version 2"
-    assert [r.status for r in inspector._runs] == ["completed", "completed"]
+    assert [r.status for r in inspector.selection.runs] == ["completed", "completed"]
     run(shell, "%%workflow other\n" + COUNT)  # a new session appears in the list
     assert inspector.sessions == ["other", "notes"] and inspector.selected == "notes"
     inspector.state_text = '{"count": 100}'  # an unsaved edit survives a run...
@@ -579,9 +579,9 @@ def test_100000_sessions_page_without_reading_states(
     monkeypatch.setattr(storage, "read", counted)
     inspector = inspect(storage)
     assert inspector.sessions == [f"session-{n:06d}" for n in range(99_999, 99_979, -1)]
-    assert inspector.pages == 5000 and inspector._page_label.value.endswith("100,000 sessions")
+    assert inspector.pages == 5000 and inspector.view.page_label.value.endswith("100,000 sessions")
     inspector.go_to_page(5000)
-    assert inspector.sessions[-1] == "session-000000" and inspector._next.disabled
+    assert inspector.sessions[-1] == "session-000000" and inspector.view.next.disabled
     inspector.search("session-0500")
     assert inspector.pages == 5 and inspector.sessions[0] == "session-050099"
     inspector.filter_workflow("Summarizer")

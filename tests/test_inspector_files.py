@@ -38,14 +38,14 @@ def folder(tmp_path: Path) -> Path:
 
 
 def click_export(panel: StateInspector, path: Path, *, overwrite: bool = False) -> None:
-    panel._path_box.value = str(path)
-    panel._overwrite_box.value = overwrite
-    panel._export_button.click()
+    panel.view.path_box.value = str(path)
+    panel.view.overwrite_box.value = overwrite
+    panel.view.export_button.click()
 
 
 def click_import(panel: StateInspector, path: Path) -> None:
-    panel._path_box.value = str(path)
-    panel._import_button.click()
+    panel.view.path_box.value = str(path)
+    panel.view.import_button.click()
 
 
 def test_export_refuses_to_replace_a_file_unless_overwrite_is_ticked(
@@ -59,7 +59,7 @@ def test_export_refuses_to_replace_a_file_unless_overwrite_is_ticked(
     click_export(inspector, target, overwrite=True)
     assert inspector.status.startswith("exported version 1"), inspector.status
     assert json.loads(target.read_text(encoding="utf-8")) == STATE
-    assert not inspector._overwrite_box.value  # allowed once: ticking again is needed
+    assert not inspector.view.overwrite_box.value  # allowed once: ticking again is needed
     assert not inspector.export(target) and "export refused" in inspector.status
     assert inspector.export(target, overwrite=True)  # scripts say so in the call
     assert sorted(p.name for p in folder.iterdir()) == ["state.json"]  # no temporary left
@@ -193,7 +193,7 @@ def test_a_remote_image_in_a_state_stays_text_in_the_inspector(storage: Workflow
     storage.record_run_end("r", status="completed", output=pixel, session_id="md")
     panel = StateInspector(storage, session_id="md")
     try:
-        panel._versions.value = 1
+        panel.view.versions.value = 1
         shown = "".join(html_values(panel))
         assert pixel in shown and "<img" not in shown
     finally:

@@ -14,6 +14,8 @@ from nbclient import NotebookClient
 
 from wfnb.testing import ModelServer
 
+pytestmark = pytest.mark.kernel
+
 ROOT = Path(__file__).parent.parent
 SETUP = """\
 %load_ext wfnb

@@ -741,7 +741,7 @@ def test_import_checks_step_records_and_takes_files_without_them(
             source.import_sessions(str(tmp_path / "bad.jsonl"), on_conflict="skip")
     old = {key: value for key, value in record.items() if key != "steps"}  # before steps existed
     (tmp_path / "old.jsonl").write_bytes(orjson.dumps(dict(old, session_id="old", runs=[])))
-    assert source.import_sessions(str(tmp_path / "old.jsonl"))["imported"] == ["old"]
+    assert source.import_sessions(str(tmp_path / "old.jsonl")).imported == ["old"]
     assert source.steps("old") == []
 
 

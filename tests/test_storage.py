@@ -187,6 +187,29 @@ def test_prune_keep_and_older_than(storage: WorkflowStorage) -> None:
     assert stored is not None and stored.session_state == {"n": "x" * 100 + "9"}
 
 
+def test_a_session_deleted_and_created_again_is_not_mistaken_for_the_cached_one(
+    make_storage: StorageFactory,
+) -> None:
+    """Writer A's cache holds version 1 of a session that B then deletes and creates again (a
+    new version 1). Was: A's save of its own version-1 state reported "unchanged" and wrote
+    nothing, and A's next save stored a delta on A's old document over B's, a state nobody
+    saved. Now A's saves are checked against the stored row's creation time."""
+    ours, theirs = make_storage(), make_storage()
+    ours.save("s", {"b": ""}, expected_version=0)
+    theirs.delete("s")
+    theirs.save("s", {"b": None}, expected_version=0)
+    result = ours.save("s", {"b": ""}, expected_version=1)
+    assert (result.version, result.written) == (2, True)
+    assert make_storage().read("s").session_state == {"b": ""}  # type: ignore[union-attr]
+
+    ours.save("t", {"pad": "x" * 5000, "n": 1}, expected_version=0)  # large: saved as deltas
+    theirs.delete("t")
+    theirs.save("t", {"pad": "y" * 5000, "n": 1}, expected_version=0)
+    ours.save("t", {"pad": "x" * 5000, "n": 2}, expected_version=1)
+    stored = make_storage().read("t")
+    assert stored is not None and stored.session_state == {"pad": "x" * 5000, "n": 2}
+
+
 def test_delete_removes_session_history_and_runs(storage: WorkflowStorage) -> None:
     storage.save("s", {"a": 1}, expected_version=0)
     storage.record_run_start("r1", "s", "wf", {"x": 1})
@@ -381,7 +404,7 @@ def test_a_later_migration_upgrades_an_older_database(
 
     later = _schema.MIGRATIONS[-1][0] + 1
     monkeypatch.setattr(_schema, "MIGRATIONS", [*_schema.MIGRATIONS, (later, add_label_column)])
-    monkeypatch.setattr("wfnb.storage._sessions.MIGRATIONS", _schema.MIGRATIONS)
+    monkeypatch.setattr("wfnb.storage._database.MIGRATIONS", _schema.MIGRATIONS)
     upgraded = make_storage()
     again = make_storage()
     stored = again.read("s")

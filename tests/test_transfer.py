@@ -92,7 +92,7 @@ def test_export_then_import_reproduces_every_session_exactly(
     storage: WorkflowStorage, second: WorkflowStorage, exported: Path
 ) -> None:
     report = second.import_sessions(str(exported))
-    assert sorted(report["imported"]) == ["alpha", "beta", "gamma"]
+    assert sorted(report.imported) == ["alpha", "beta", "gamma"]
     assert snapshot(second) == snapshot(storage)
     assert session_rows(second) == session_rows(storage)
 
@@ -148,7 +148,7 @@ def test_import_skip_leaves_existing_sessions_alone(
 ) -> None:
     second.save("beta", {"mine": 1}, expected_version=0)
     report = second.import_sessions(str(exported), on_conflict="skip")
-    assert (sorted(report["imported"]), report["skipped"]) == (["alpha", "gamma"], ["beta"])
+    assert (sorted(report.imported), report.skipped) == (["alpha", "gamma"], ["beta"])
     assert second.read("beta").session_state == {"mine": 1}  # type: ignore[union-attr]
 
 
@@ -158,7 +158,7 @@ def test_import_new_version_appends_the_file_state(
     second.save("alpha", {"mine": 1}, expected_version=0)
     second.save("beta", {}, expected_version=0)
     report = second.import_sessions(str(exported), on_conflict="new-version")
-    assert (report["appended"], report["unchanged"]) == (["alpha"], ["beta"])
+    assert (report.appended, report.unchanged) == (["alpha"], ["beta"])
     alpha = second.read("alpha")
     assert alpha is not None and alpha.version == 2
     assert alpha.state_json == storage.read("alpha").state_json  # type: ignore[union-attr]
@@ -223,8 +223,8 @@ def test_export_raises_on_a_broken_history_instead_of_skipping_versions(
     storage: WorkflowStorage, tmp_path: Path
 ) -> None:
     seed(storage)
-    with storage._write() as conn:
-        conn.execute(sa.text(
+    with storage._database.transaction("damage history", write=True) as tx:
+        tx.execute(sa.text(
             f'DELETE FROM "{storage.table_name}_versions" '
             "WHERE session_id = 'alpha' AND version = 1"
         ))
@@ -237,7 +237,9 @@ def test_to_dataframe_has_a_row_per_session_and_a_column_per_state_key(
 ) -> None:
     pytest.importorskip("pandas")
     seed(storage)
-    frame = _frame.to_dataframe(storage, chunk_size=2)  # two sessions per query
+    frame = _frame.to_dataframe(  # two sessions per query
+        storage._database, storage._sessions, chunk_size=2
+    )
     assert list(frame["session_id"]) == [s.session_id for s in storage.list_sessions()]
     assert list(frame.columns[:5]) == list(_frame.DATAFRAME_COLUMNS)
     assert {"state.posts", "state.when", "state.count"} <= set(frame.columns)

@@ -30,6 +30,7 @@ from wfnb._events import RunEvent, RunResponse, ToolCall, Usage
 from wfnb._steps import step
 from wfnb._workflow import Workflow, logger
 from wfnb.storage import (
+    ImportReport,
     PostgresWorkflowStorage,
     RunRecord,
     SaveResult,
@@ -51,6 +52,7 @@ __all__ = [
     "CorruptStateError",
     "ImportConflictError",
     "ImportFormatError",
+    "ImportReport",
     "InvalidNameError",
     "ModelStreamError",
     "PostgresWorkflowStorage",

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import difflib
+from collections.abc import Iterator
+
+import orjson
 
 
 def when(moment: dt.datetime | None) -> str:
@@ -41,9 +45,29 @@ def clip(text: str | None, width: int = 40) -> str:
     return flat if len(flat) <= width else flat[: width - 1] + "…"
 
 
-def plural(count: int, noun: str) -> str:
-    """``1 session``, ``2 sessions``."""
-    return f"{count} {noun}" + ("" if count == 1 else "s")
+def plural(count: int, word: str) -> str:
+    """``1 session``, ``2 sessions``, ``1,200 sessions``."""
+    return f"{count:,} {noun(count, word)}"
+
+
+def noun(count: int, word: str) -> str:
+    """``word`` for one, else its plural (an ``s`` added): ``session``, ``sessions``."""
+    return word if count == 1 else word + "s"
+
+
+def pretty_json(document: bytes | str, *, sort_keys: bool = False) -> str:
+    """A stored JSON document indented by two (tagged types as stored)."""
+    option = orjson.OPT_INDENT_2 | (orjson.OPT_SORT_KEYS if sort_keys else 0)
+    return orjson.dumps(orjson.loads(document), option=option).decode()
+
+
+def json_diff(old: bytes | str, new: bytes | str, old_label: str, new_label: str) -> Iterator[str]:
+    """The lines of a unified diff of two JSON documents, indented with sorted keys (none when
+    they are equal)."""
+    return difflib.unified_diff(
+        pretty_json(old, sort_keys=True).splitlines(),
+        pretty_json(new, sort_keys=True).splitlines(), old_label, new_label, lineterm="",
+    )
 
 
 def tokens(input_tokens: int | None, output_tokens: int | None) -> str:

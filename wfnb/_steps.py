@@ -36,8 +36,15 @@ import orjson
 
 from wfnb._errors import StorageError, UnkeyableArgumentError, UnstorableStateError
 from wfnb._events import RunResponse
-from wfnb.storage._codec import encode_state
-from wfnb.storage._steps import SCOPES, Scope, ServedCall, StepCall, StepLog, encode_output
+from wfnb.storage import (
+    SCOPES,
+    Scope,
+    ServedCall,
+    StepCall,
+    StepLog,
+    encode_output,
+    encode_state,
+)
 
 logger = logging.getLogger("wfnb")
 

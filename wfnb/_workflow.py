@@ -34,7 +34,6 @@ from typing import Any, TypeVar
 
 from wfnb._chunks import Collector
 from wfnb._errors import (
-    SessionConflictError,
     StorageError,
     UnknownChunkError,
     UnstorableStateError,
@@ -42,9 +41,15 @@ from wfnb._errors import (
 )
 from wfnb._events import COMPLETION_EVENTS, RunResponse
 from wfnb._steps import RunSteps
-from wfnb.storage._codec import decode_state, encode_state, join_parts, parts_of
-from wfnb.storage._merge import merge_parts
-from wfnb.storage._sessions import WorkflowStorage, check_session_id
+from wfnb.storage import (
+    WorkflowStorage,
+    check_session_id,
+    decode_state,
+    encode_state,
+    join_parts,
+    merge_or_conflict,
+    parts_of,
+)
 
 logger = logging.getLogger("wfnb")
 
@@ -199,15 +204,13 @@ class Workflow:
         stored = self.storage.read(self.session_id)
         theirs = stored.document if stored is not None else b"{}"
         version = stored.version if stored is not None else 0
-        merged = merge_parts(parts_of(self._synced), pending.parts, parts_of(theirs))
-        if isinstance(merged, set):
-            raise SessionConflictError(
-                self.session_id, keys=merged, expected_version=self._version,
-                stored_version=version,
-            )
+        merged, _taken = merge_or_conflict(
+            self.session_id, parts_of(self._synced), pending.parts, parts_of(theirs),
+            expected_version=self._version, stored_version=version,
+        )
         self._synced, self._version = theirs, version
         self.session_state.clear()
-        self.session_state.update(decode_state(join_parts(merged[0])))
+        self.session_state.update(decode_state(join_parts(merged)))
 
     def _has_unsaved_changes(self) -> bool:
         try:

@@ -40,6 +40,7 @@ from wfnb import (
     WorkflowBusyError,
     WorkflowStorage,
 )
+from wfnb.storage._database import Transaction
 
 GOOD: dict[str, Any] = {"count": 1, "posts": [{"topic": "pasta"}]}
 
@@ -594,32 +595,10 @@ def test_keyboard_interrupt_inside_a_save_transaction_leaves_no_partial_rows(
     seeded: WorkflowStorage, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Ctrl-C between the session row's UPDATE and the version row's INSERT: rolled back."""
-    hot = seeded._sql
-    original = hot.transaction
+    def interrupted(*_args: Any, **_kwargs: Any) -> None:
+        raise KeyboardInterrupt
 
-    class Interrupting:
-        def __init__(self, cursor: Any) -> None:
-            self._cursor = cursor
-
-        def execute(self, sql: str, params: Any = None) -> Any:
-            if sql == hot.insert_version:
-                raise KeyboardInterrupt
-            return self._cursor.execute(sql, params)
-
-        def __getattr__(self, name: str) -> Any:
-            return getattr(self._cursor, name)
-
-    def transaction(*, write: bool) -> Any:
-        import contextlib
-
-        @contextlib.contextmanager
-        def wrapped() -> Iterator[Any]:
-            with original(write=write) as cursor:
-                yield Interrupting(cursor) if write else cursor
-
-        return wrapped()
-
-    monkeypatch.setattr(hot, "transaction", transaction)
+    monkeypatch.setattr(Transaction, "insert_version", interrupted)
     wf = Poison(session_id="s", storage=seeded, value="fine")
     with pytest.raises(KeyboardInterrupt):
         for _ in wf.run():

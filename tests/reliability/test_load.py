@@ -15,6 +15,7 @@ import pytest
 from tests.reliability._support import FORK, Children, Target, record_figure
 from tests.reliability._workers import rmw_runs
 from wfnb import SaveResult, SessionConflictError, StorageError, WfnbError, WorkflowStorage
+from wfnb.storage._sessions import Sessions
 
 PROCESSES = 8
 EDITS = RUNS = 60  # inspector edits, and runs, in the race at least
@@ -206,15 +207,15 @@ def test_a_merge_raced_by_a_third_writer_still_merges(
     ours, theirs = target.open(), target.open()
     ours.save("s", {"a": 0, "b": 0}, expected_version=0)
     theirs.save("s", {"a": 1, "b": 0}, expected_version=1)
-    merge = WorkflowStorage._merge
+    merge = Sessions._merge
     raced: list[int] = []
 
-    def merge_after_b_saves_again(self: WorkflowStorage, *args: Any) -> Any:
+    def merge_after_b_saves_again(self: Sessions, *args: Any) -> Any:
         if not raced:
             raced.append(theirs.save("s", {"a": 2, "b": 0}, expected_version=2).version)
         return merge(self, *args)
 
-    monkeypatch.setattr(WorkflowStorage, "_merge", merge_after_b_saves_again)
+    monkeypatch.setattr(Sessions, "_merge", merge_after_b_saves_again)
     result = ours.save("s", {"a": 0, "b": 9}, expected_version=1)
     assert raced == [3]
     assert (result.version, result.merged_keys) == (4, ("a",))

@@ -3,14 +3,12 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import random
 import sqlite3
 import string
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +23,8 @@ from wfnb import (
     SqliteWorkflowStorage,
     WorkflowStorage,
 )
+from wfnb.storage import _history
+from wfnb.storage._database import Transaction
 
 PAD = "p" * 5000  # past the 4 KB under which states are stored whole: history holds deltas
 
@@ -147,29 +147,16 @@ def test_a_read_racing_a_save_and_prune_sees_one_consistent_version(
     storage.save("s", counter_state(1), expected_version=0)
     other.save("s", counter_state(2), expected_version=1)
     fresh = target.open(keep_versions=None)  # nothing cached: the read goes to the rows
-    hot = fresh._sql
-    original = hot.transaction
+    read_session_row = Transaction.session
 
-    class Meddling:
-        def __init__(self, cursor: Any) -> None:
-            self._cursor = cursor
+    def meddling(tx: Transaction, session_id: str) -> Any:
+        row = read_session_row(tx, session_id)
+        if tx.db is fresh._database:  # version 2 is current... until now
+            other.save("s", counter_state(3), expected_version=2)
+            assert other.prune(keep=1, session_id="s") == 2
+        return row
 
-        def execute(self, sql: str, params: Any = None) -> Any:
-            result = self._cursor.execute(sql, params)
-            if sql == hot.select_session:  # version 2 is current... until now
-                other.save("s", counter_state(3), expected_version=2)
-                assert other.prune(keep=1, session_id="s") == 2
-            return result
-
-        def __getattr__(self, name: str) -> Any:
-            return getattr(self._cursor, name)
-
-    @contextlib.contextmanager
-    def transaction(*, write: bool) -> Iterator[Any]:
-        with original(write=write) as cursor:
-            yield cursor if write else Meddling(cursor)
-
-    monkeypatch.setattr(hot, "transaction", transaction)
+    monkeypatch.setattr(Transaction, "session", meddling)
     stored = fresh.read("s")  # either what was current when it began, or what is current now
     monkeypatch.undo()
     assert stored is not None
@@ -185,21 +172,19 @@ def test_two_prunes_of_one_session_at_once_take_turns(target: Target) -> None:
     for version in range(1, 11):  # version 1 whole, 2-10 deltas
         storage.save("s", counter_state(version), expected_version=version - 1)
     other = target.open(keep_versions=None)
-    engine = storage.db.engine
-    assert engine is not None
     second: list[threading.Thread] = []
+    read_chain = Transaction.chain
 
-    def meddle(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        if "base_version IS NULL" in statement and not second:  # rebuilding version 8
+    def meddle(tx: Transaction, session_id: str, version: int) -> Any:
+        if tx.db is storage._database and not second:  # rebuilding version 8
             second.append(threading.Thread(target=other.prune, kwargs={"keep": 1}))
             second[0].start()
             second[0].join(1.0)  # finishes at once if nothing makes it wait
+        return read_chain(tx, session_id, version)
 
-    sa.event.listen(engine, "before_cursor_execute", meddle)
-    try:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Transaction, "chain", meddle)
         dropped = storage.prune(keep=3, session_id="s")
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", meddle)
     second[0].join(30)
     assert dropped == 7
     assert [v.version for v in storage.history("s")] == [10]
@@ -213,13 +198,13 @@ def test_keep_versions_prunes_in_batches_not_after_every_save(
     """Was: once past keep + slack versions, every save ran a prune transaction (and, the first
     version kept being a delta, rewrote a full state): 10x slower saves with keep_versions=100."""
     calls: list[int] = []
-    prune_session = WorkflowStorage._prune_session
+    prune_session = _history.prune_session
 
-    def counted(self: WorkflowStorage, *args: Any) -> int:
+    def counted(*args: Any) -> int:
         calls.append(1)
-        return prune_session(self, *args)
+        return prune_session(*args)
 
-    monkeypatch.setattr(WorkflowStorage, "_prune_session", counted)
+    monkeypatch.setattr(_history, "prune_session", counted)
     storage = target.open(keep_versions=10)
     for version in range(1, 201):
         storage.save("s", {"n": version, "pad": PAD}, expected_version=version - 1)
@@ -240,7 +225,7 @@ def test_a_save_whose_follow_up_prune_fails_still_reports_the_save(
 
     for version in range(1, 11):
         if version == 2 + 8:
-            monkeypatch.setattr(WorkflowStorage, "_prune_session", broken)
+            monkeypatch.setattr(_history, "prune_session", broken)
         assert storage.save("s", {"n": version}, expected_version=version - 1).version == version
     assert "saved as version 10, but pruning its history failed (database is locked)" in (
         caplog.text)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
-import difflib
 import math
 import sys
 from collections.abc import Iterator
@@ -20,21 +19,12 @@ import orjson
 
 from wfnb._errors import ImportConflictError
 from wfnb._files import atomic_write
-from wfnb._format import clip, duration, plural, size, tokens, when
+from wfnb._format import clip, duration, json_diff, plural, size, tokens, when
 from wfnb.cli._exits import CONFLICT, NOT_FOUND, OK, CliError
-from wfnb.cli._output import Console, dump_json, visible
+from wfnb.cli._output import Console, visible
 from wfnb.cli._paths import lookup
 from wfnb.cli._progress import progress
-from wfnb.storage._codec import encode_state
-from wfnb.storage._models import StoredSession
-from wfnb.storage._sessions import WorkflowStorage
-from wfnb.storage._transfer import (
-    all_session_ids,
-    check_file,
-    existing_sessions,
-    export_sessions,
-    import_sessions,
-)
+from wfnb.storage import StoredSession, WorkflowStorage, check_export_file, encode_state
 
 _STATUS_STYLES = {"completed": "green", "failed": "red", "interrupted": "yellow", "running": "cyan"}
 
@@ -93,13 +83,10 @@ def diff(args: argparse.Namespace, storage: WorkflowStorage, console: Console) -
     """A unified diff of two versions' states, as indented JSON with sorted keys."""
     old = read(storage, args.session, args.old)
     new = read(storage, args.session, args.new)
-    before, after = (visible(dump_json(orjson.loads(s.state_json), sort_keys=True),
-                             json=True).splitlines() for s in (old, new))
     label = f"{args.session} version"
-    lines = difflib.unified_diff(before, after, f"{label} {old.version}",
-                                 f"{label} {new.version}", lineterm="")
-    for line in lines:
-        console.line(line, _diff_style(line))
+    for line in json_diff(old.document, new.document, f"{label} {old.version}",
+                          f"{label} {new.version}"):  # JSON: hidden characters as \uXXXX
+        console.line(visible(line, json=True), _diff_style(line))
     return OK
 
 
@@ -137,7 +124,7 @@ def export(args: argparse.Namespace, storage: WorkflowStorage, console: Console)
     total = len(ids) if ids else storage.count_sessions()
     to_stdout = args.output == "-"
     with _output_file(args.output) as out, progress("export", total, console.err) as tick:
-        count = export_sessions(storage, out, ids, progress=tick)
+        count = storage.export_sessions(out, ids, progress=tick)
     where = "standard output" if to_stdout else repr(args.output)
     message = f"exported {plural(count, 'session')} from table {storage.table_name!r} to {where}"
     if to_stdout:
@@ -160,15 +147,15 @@ def _output_file(name: str) -> Iterator[IO[bytes]]:
 
 def check_import_file(args: argparse.Namespace) -> None:
     """Before the database opens (and import creates its table): the whole file must be good."""
-    args.sessions_in_file = check_file(args.file)
+    args.sessions_in_file = check_export_file(args.file)
 
 
 def import_(args: argparse.Namespace, storage: WorkflowStorage, console: Console) -> int:
     """Sessions from an export file; an existing session id is handled by --on-conflict."""
     try:
         with progress("import", args.sessions_in_file, console.err) as tick:
-            report = import_sessions(storage, args.file, on_conflict=args.on_conflict,
-                                     progress=tick)
+            report = storage.import_sessions(args.file, on_conflict=args.on_conflict,
+                                             progress=tick)
     except ImportConflictError as conflict:
         if conflict.run_id is not None or args.on_conflict != "fail":
             raise
@@ -194,19 +181,20 @@ def import_(args: argparse.Namespace, storage: WorkflowStorage, console: Console
 
 def prune(args: argparse.Namespace, storage: WorkflowStorage, console: Console) -> int:
     """Drop old history (the current version of every session always stays)."""
-    if args.session is not None:
-        if not existing_sessions(storage, [args.session]):
-            raise _no_session(storage, args.session)
-        ids = [args.session]
-    else:
-        ids = list(all_session_ids(storage))
-    dropped = 0
-    with progress("prune", len(ids), console.err) as tick:
-        for session_id in ids:
-            dropped += storage.prune(keep=args.keep, older_than=args.older_than,
-                                     session_id=session_id)
+    if args.session is not None and not storage.history(args.session, limit=1):
+        raise _no_session(storage, args.session)
+    total = 1 if args.session is not None else storage.count_sessions()
+    with progress("prune", total, console.err) as tick:
+        done = 0
+
+        def count() -> None:
+            nonlocal done
+            done += 1
             tick()
-    console.line(f"dropped {plural(dropped, 'version')} from {plural(len(ids), 'session')}")
+
+        dropped = storage.prune(keep=args.keep, older_than=args.older_than,
+                                session_id=args.session, progress=count)
+    console.line(f"dropped {plural(dropped, 'version')} from {plural(done, 'session')}")
     return OK
 
 

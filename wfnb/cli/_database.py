@@ -8,18 +8,14 @@ holding schema_version). Nothing is created, except by ``import``.
 
 from __future__ import annotations
 
-import contextlib
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import sqlalchemy as sa
-from sqlalchemy.pool import NullPool
 
+from wfnb import storage
 from wfnb.cli._exits import NOT_FOUND, STORAGE, USAGE, CliError
-from wfnb.storage._engine import normalize_url, sqlite_url
-from wfnb.storage._schema import Tables, check_table_name, stored_schema_version
-from wfnb.storage._sessions import WorkflowStorage
+from wfnb.storage import WorkflowStorage, check_table_name, normalize_url, sqlite_url
 
 DEFAULT_DB_FILE = "tmp/workflows.db"
 
@@ -73,62 +69,25 @@ def database_url(db: str | None, url: str | None, *, create: bool) -> str:
 
 
 def table_families(url: str) -> list[str]:
-    """The wfnb table families in the database, by name."""
-    with _connection(url) as conn:
-        names = set(sa.inspect(conn).get_table_names())
-    found = []
-    for name in sorted(name for name in names if f"{name}_meta" in names):
-        # each on a connection of its own: on PostgreSQL a query on a table that another
-        # program drops meanwhile would spoil the rest of a shared transaction
-        with contextlib.suppress(CliError):
-            if _has_family(url, name):
-                found.append(name)
-    return found
+    """The wfnb table families in the database, by name; CliError (4) if it cannot be opened."""
+    try:
+        return storage.table_families(url)
+    except ConnectionError as error:
+        raise CliError(str(error), STORAGE) from error
 
 
 def _has_family(url: str, name: str) -> bool:
-    """Whether ``name``_meta is wfnb's: key/value columns with a numeric schema_version row."""
     try:
-        check_table_name(name)
-    except ValueError:
-        return False
-    with _connection(url) as conn:
-        inspector = sa.inspect(conn)
-        if not inspector.has_table(f"{name}_meta"):
-            return False
-        if not {"key", "value"} <= {c["name"] for c in inspector.get_columns(f"{name}_meta")}:
-            return False
-        try:
-            return stored_schema_version(conn, Tables.define(name)) > 0
-        except ValueError:
-            return False
-
-
-@contextlib.contextmanager
-def _connection(url: str) -> Iterator[sa.Connection]:
-    """A connection of its own, for looking around; database errors become CliError (4)."""
-    backend = sa.engine.make_url(url).get_backend_name()
-    connect_args = {"connect_timeout": 10} if backend == "postgresql" else {}
-    engine = sa.create_engine(url, poolclass=NullPool, connect_args=connect_args)
-    try:
-        with engine.connect() as conn:
-            yield conn
-    except sa.exc.SQLAlchemyError as exc:
-        raise CliError(f"cannot open {_shown(url)}: {_cause(exc)}", STORAGE) from exc
-    finally:
-        engine.dispose()
-
-
-def _cause(exc: sa.exc.SQLAlchemyError) -> str:
-    cause = str(getattr(exc, "orig", None) or exc).strip()
-    return cause.splitlines()[0] if cause else type(exc).__name__
+        return storage.has_table_family(url, name)
+    except ConnectionError as error:
+        raise CliError(str(error), STORAGE) from error
 
 
 def _shown(url: str) -> str:
     parsed = sa.engine.make_url(url)
     if parsed.get_backend_name() == "sqlite":
         return f"database {parsed.database!r}"
-    return f"database {parsed.render_as_string(hide_password=True)!r}"
+    return f"database {storage.shown_url(url)!r}"
 
 
 def _holding(families: list[str]) -> str:

@@ -49,10 +49,9 @@ def _json_escape(match: re.Match[str]) -> str:
     return f"\\u{ord(match.group()):04x}"
 
 
-def dump_json(value: Any, *, sort_keys: bool = False) -> str:
+def dump_json(value: Any) -> str:
     """Indented JSON (dataclasses as objects, times as RFC 3339), without a final newline."""
-    option = orjson.OPT_INDENT_2 | (orjson.OPT_SORT_KEYS if sort_keys else 0)
-    return orjson.dumps(value, option=option).decode()
+    return orjson.dumps(value, option=orjson.OPT_INDENT_2).decode()
 
 
 @dataclass

@@ -11,8 +11,7 @@ from wfnb.cli import _commands
 from wfnb.cli._database import DEFAULT_DB_FILE
 from wfnb.cli._exits import EXIT_CODES_HELP, USAGE
 from wfnb.cli._output import Console
-from wfnb.storage._sessions import WorkflowStorage
-from wfnb.storage._transfer import ON_CONFLICT
+from wfnb.storage import ON_CONFLICT, WorkflowStorage
 
 Handler = Callable[[argparse.Namespace, WorkflowStorage, Console], int]
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from wfnb.cli._exits import NOT_FOUND, CliError
-from wfnb.storage._codec import TAG, format_path
+from wfnb.storage import TAG, format_path
 
 
 def lookup(document: Any, path: str) -> Any:

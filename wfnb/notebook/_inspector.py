@@ -7,31 +7,25 @@ the selected session only. Every button calls the public method of the same name
 click does and what a script does are one code path; errors become the status line, never a
 traceback in the widget log.
 
-This module lays the panel out and keeps the list and the selected session; what it writes
-(Save, Restore, Delete, ...) is in _inspector_actions.py, what it shows in _inspector_render.py.
+This module keeps the list and the selected session; the widgets are laid out in
+_inspector_view.py, what it writes (Save, Restore, Delete, ...) is in _inspector_actions.py,
+what it shows in _inspector_render.py.
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-import ipywidgets as widgets  # type: ignore[import-untyped]
-
 from wfnb._errors import CorruptStateError
+from wfnb._format import plural, pretty_json
 from wfnb.notebook import _inspector_render as render
-from wfnb.notebook._inspector_actions import EditActions, action
-from wfnb.storage import (
-    RunRecord,
-    SessionSummary,
-    StepRecord,
-    StoredSession,
-    VersionInfo,
-    WorkflowStorage,
-)
+from wfnb.notebook._inspector_actions import EditActions, Selection, action
+from wfnb.notebook._inspector_view import InspectorView
+from wfnb.storage import SessionSummary, VersionInfo, WorkflowStorage
 
 _live: weakref.WeakSet[StateInspector] = weakref.WeakSet()
 
@@ -50,13 +44,17 @@ def refresh_live(session_id: str | None = None) -> None:
             inspector._say(f"refresh after the run failed: {error}", "error")
 
 
-class StateInspector(EditActions):
+class StateInspector:
     """A panel over one storage's sessions: a searchable, paged list and, for the selected
     session, its state (a collapsible tree), an editor, its history with diffs, and its runs.
 
     ``StateInspector(storage, page_size=20, session_id=None)``; display it like any widget
     (``.widget`` is the root box). Scriptable: ``sessions``, ``next_page()``, ``search(text)``,
     ``select(id)``, ``state_text``, ``save()``, ``history``, ``diff(v)``, ``restore(v)``, ...
+
+    Made of the panel (``view``, _inspector_view.py), the writes (``actions``,
+    _inspector_actions.py, which sees this object through its ``Inspected`` interface) and,
+    here, the list and the selected session.
     """
 
     def __init__(
@@ -71,126 +69,33 @@ class StateInspector(EditActions):
         self._workflow: str | None = None
         self._workflows: list[str | None] = [None]
         self._summaries: list[SessionSummary] = []
-        self._selected: str | None = None
-        self._loaded: StoredSession | None = None  # None: nothing selected, or unreadable
-        self._base_version: int | None = None  # the version an edit would replace
-        self._loaded_text = ""
-        self._history: list[VersionInfo] = []
-        self._runs: list[RunRecord] = []
-        self._steps: dict[str, list[StepRecord]] = {}  # of the newest runs, by run id
-        self._armed: tuple[str, int] | None = None  # delete waiting for its confirmation
-        self._syncing = False  # set while code (not a person) changes widget values
-        self._status = ""
-        self._build()
+        self._selection = Selection()
+        self.view = InspectorView(page_size)
+        self.widget = self.view.widget
+        self.actions = EditActions(storage, self.view, self)
+        self._wire()
         _live.add(self)
         self.refresh()
         if session_id is not None:
             self.select(session_id)
 
-    # -- widgets -------------------------------------------------------------------------
-
-    def _build(self) -> None:
-        w = widgets
-        full = w.Layout(width="100%")
-        self._search_box = w.Text(placeholder="search session ids", continuous_update=False,
-                                  layout=w.Layout(width="240px"))
-        self._workflow_box = w.Dropdown(options=["all workflows"], index=0,
-                                        layout=w.Layout(width="220px"))
-        self._refresh_button = w.Button(description="Refresh", icon="refresh")
-        self._rows = w.Select(options=[], value=None, rows=min(self.page_size, 25), layout=full)
-        self._prev = w.Button(description="Prev", icon="chevron-left")
-        self._next = w.Button(description="Next", icon="chevron-right")
-        self._page_label = w.Label()
-        self._status_html = w.HTML()
-        self._meta = w.HTML()
-        self._tree = w.Output(layout=full)
-        self._editor = w.Textarea(layout=w.Layout(width="100%", height="320px"))
-        self._save_button = w.Button(description="Save", button_style="primary", icon="save")
-        self._revert_button = w.Button(description="Revert", icon="undo")
-        self._reload_button = w.Button(description="Refresh", icon="refresh")
-        self._delete_button = w.Button(description="Delete", icon="trash")
-        self._path_box = w.Text(placeholder="file.json", layout=w.Layout(width="320px"))
-        self._export_button = w.Button(description="Export", icon="download")
-        self._overwrite_box = w.Checkbox(value=False, description="overwrite", indent=False,
-                                         layout=w.Layout(width="100px"))
-        self._import_button = w.Button(description="Import", icon="upload")
-        self._edit_diff = w.HTML()
-        self._versions = w.Select(options=[], value=None, rows=8, layout=full)
-        self._restore_button = w.Button(description="Restore", icon="history")
-        self._history_diff = w.HTML()
-        self._runs_html = w.HTML()
-        self._tabs = w.Tab(
-            children=[
-                w.VBox([self._meta, self._tree]),
-                w.VBox([self._editor,
-                        w.HBox([self._save_button, self._revert_button, self._reload_button,
-                                self._delete_button]),
-                        w.HBox([self._path_box, self._export_button, self._overwrite_box,
-                                self._import_button]),
-                        self._edit_diff]),
-                w.VBox([self._versions, self._restore_button, self._history_diff]),
-                w.VBox([self._runs_html]),
-            ],
-            titles=("State", "Edit", "History", "Runs"),
-        )
-        self.widget = w.VBox([
-            w.HTML(render.STYLE),
-            w.HBox([self._search_box, self._workflow_box, self._refresh_button]),
-            w.HTML(f'<div class="wfnb-mono">{render.ROWS_HEADER}</div>'),
-            self._rows,
-            w.HBox([self._prev, self._next, self._page_label]),
-            self._status_html,
-            self._tabs,
-        ])
-        self.widget.add_class("wfnb-inspector")
-        self._wire()
-
     def _wire(self) -> None:
         """Connect every control to the public method it stands for."""
+        v = self.view
         clicks: dict[Any, Callable[[], object]] = {
-            self._refresh_button: self.refresh, self._reload_button: self.refresh,
-            self._prev: self.prev_page, self._next: self.next_page, self._save_button: self.save,
-            self._revert_button: self.revert, self._delete_button: self.delete,
-            self._export_button: self.export, self._import_button: self.import_,
-            self._restore_button: lambda: self.restore(self._versions.value),
+            v.refresh_button: self.refresh, v.reload_button: self.refresh,
+            v.prev: self.prev_page, v.next: self.next_page, v.save_button: self.save,
+            v.revert_button: self.revert, v.delete_button: self.delete,
+            v.export_button: self.export, v.import_button: self.import_,
+            v.restore_button: lambda: self.restore(v.versions.value),
         }
         for button, method in clicks.items():
-            button.on_click(lambda _button, method=method: method())
-        changes: list[tuple[Any, str, Callable[[Any], object]]] = [
-            (self._search_box, "value", self.search),
-            (self._workflow_box, "index", lambda index: self.filter_workflow(
-                self._workflows[index] if index is not None else None)),
-            (self._rows, "value", lambda sid: sid is not None and self.select(sid)),
-            (self._versions, "value", self._show_version),
-        ]
-        for control, name, handle in changes:
-            control.observe(self._by_person(handle), names=name)
-
-    def _by_person(self, handle: Callable[[Any], object]) -> Callable[[dict[str, Any]], None]:
-        """An observer calling ``handle(new value)``, except for changes made by this code."""
-
-        def observe(change: dict[str, Any]) -> None:
-            if not self._syncing:
-                handle(change["new"])
-
-        return observe
-
-    @contextlib.contextmanager
-    def _sync(self) -> Iterator[None]:
-        """Change widget values from code without their observers acting on it."""
-        before, self._syncing = self._syncing, True
-        try:
-            yield
-        finally:
-            self._syncing = before
-
-    def _widgets(self) -> Iterator[Any]:
-        """Every widget of the panel, the root first."""
-        stack = [self.widget]
-        while stack:
-            widget = stack.pop()
-            yield widget
-            stack.extend(getattr(widget, "children", ()))
+            v.on_click(button, method)
+        v.on_change(v.search_box, "value", self.search)
+        v.on_change(v.workflow_box, "index", lambda index: self.filter_workflow(
+            self._workflows[index] if index is not None else None))
+        v.on_change(v.rows, "value", lambda sid: sid is not None and self.select(sid))
+        v.on_change(v.versions, "value", self._show_version)
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         return self.widget._repr_mimebundle_(**kwargs)
@@ -198,8 +103,68 @@ class StateInspector(EditActions):
     def close(self) -> None:
         """Close the panel's widgets and stop refreshing after runs."""
         _live.discard(self)
-        for widget in list(self._widgets()):
-            widget.close()
+        self.view.close()
+
+    def _say(self, text: str, kind: str = "info") -> None:
+        self.view.say(text, kind)
+
+    # -- the editor and the writes (see _inspector_actions.py) ----------------------------
+
+    @property
+    def status(self) -> str:
+        """The status line as plain text."""
+        return self.view.status
+
+    @property
+    def state_text(self) -> str:
+        """The editor's text (settable); Save stores it."""
+        return str(self.view.editor.value)
+
+    @state_text.setter
+    def state_text(self, text: str) -> None:
+        self.view.editor.value = text
+
+    @property
+    def dirty(self) -> bool:
+        """Whether the editor holds changes that are not saved."""
+        return self.state_text != self._selection.text
+
+    @property
+    def history(self) -> list[VersionInfo]:
+        """The selected session's versions, newest first (as of its last load)."""
+        return list(self._selection.history)
+
+    def save(self) -> bool:
+        """Store the editor's text as the next version (source "edit"), if it is a storable
+        JSON object and the session is still at the version the editor was loaded from."""
+        return self.actions.save()
+
+    def revert(self) -> bool:
+        """Put the loaded version's text back in the editor (nothing is read or written)."""
+        return self.actions.revert()
+
+    def restore(self, version: int | None) -> bool:
+        """Append a new version equal to ``version`` (history is never rewritten)."""
+        return self.actions.restore(version)
+
+    def delete(self, confirm: bool = False) -> bool:
+        """Delete the selected session with its history and runs; without ``confirm`` the first
+        call only asks (a second call, or click, deletes)."""
+        return self.actions.delete(confirm)
+
+    def export(self, path: str | Path | None = None, *, overwrite: bool | None = None) -> bool:
+        """Write the loaded version's state to a .json file, atomically; an existing file is
+        replaced only with ``overwrite`` (default: the "overwrite" box)."""
+        return self.actions.export(path, overwrite=overwrite)
+
+    def import_(self, path: str | Path | None = None) -> bool:
+        """Load a .json file (a regular file, at most IMPORT_LIMIT bytes) into the editor,
+        checked as Save would check it; Save stores it."""
+        return self.actions.import_(path)
+
+    def diff(self, version: int) -> str:
+        """A unified diff from ``version`` to the loaded (current) one; "" when equal."""
+        return self.actions.diff(version)
 
     # -- the list ------------------------------------------------------------------------
 
@@ -221,7 +186,12 @@ class StateInspector(EditActions):
     @property
     def selected(self) -> str | None:
         """The id of the selected session, if any."""
-        return self._selected
+        return self._selection.session_id
+
+    @property
+    def selection(self) -> Selection:
+        """The selected session as loaded (what the actions work on)."""
+        return self._selection
 
     def _list(self) -> None:
         """Count and fetch the current page: two queries, no state read."""
@@ -232,25 +202,27 @@ class StateInspector(EditActions):
             limit=self.page_size, offset=(self._page - 1) * self.page_size,
             search=query, workflow_name=workflow,
         )
-        with self._sync():
-            self._rows.options = [(render.row_label(s), s.session_id) for s in self._summaries]
-            self._rows.value = self._selected if self._selected in self.sessions else None
-        self._page_label.value = (
-            f"page {self._page} of {self.pages} · {self._total:,} "
-            f"session{'' if self._total == 1 else 's'}"
-        )
-        self._prev.disabled = self._page <= 1
-        self._next.disabled = self._page >= self.pages
+        v = self.view
+        with v.sync():
+            v.rows.options = [(render.row_label(s), s.session_id) for s in self._summaries]
+            v.rows.value = self.selected if self.selected in self.sessions else None
+        v.page_label.value = f"page {self._page} of {self.pages} · {plural(self._total, 'session')}"
+        v.prev.disabled = self._page <= 1
+        v.next.disabled = self._page >= self.pages
+
+    def relist(self) -> None:
+        """Read the current page again (after a write)."""
+        self._list()
 
     def _list_workflows(self) -> None:
         self._workflows = [None, *self.storage.workflow_names()]
         if self._workflow not in self._workflows:
             self._workflows.append(self._workflow)
-        with self._sync():
-            self._workflow_box.options = ["all workflows", *self._workflows[1:]]
-            self._workflow_box.index = self._workflows.index(self._workflow)
+        with self.view.sync():
+            self.view.workflow_box.options = ["all workflows", *self._workflows[1:]]
+            self.view.workflow_box.index = self._workflows.index(self._workflow)
 
-    @action
+    @action("go to page")
     def go_to_page(self, page: int) -> bool:
         """Show page ``page`` (clamped to the pages there are)."""
         self._page = page
@@ -266,17 +238,17 @@ class StateInspector(EditActions):
         """Show the previous page, if there is one."""
         return self.go_to_page(self._page - 1)
 
-    @action
+    @action("search")
     def search(self, text: str) -> bool:
         """List only sessions whose id contains ``text`` ("" lists all), from page 1."""
         self._query, self._page = text, 1
-        with self._sync():
-            self._search_box.value = text
+        with self.view.sync():
+            self.view.search_box.value = text
         self._list()
         self._say_matches()
         return True
 
-    @action
+    @action("filter workflow")
     def filter_workflow(self, name: str | None) -> bool:
         """List only sessions of workflow ``name`` (None: all workflows), from page 1."""
         self._workflow, self._page = name, 1
@@ -288,46 +260,49 @@ class StateInspector(EditActions):
     def _say_matches(self) -> None:
         where = [f"id contains {self._query!r}"] if self._query else []
         where += [f"workflow {self._workflow!r}"] if self._workflow is not None else []
-        noun = "session" if self._total == 1 else "sessions"
-        self._say(f"{self._total:,} {noun}" + (f" where {' and '.join(where)}" if where else ""))
+        matching = f" where {' and '.join(where)}" if where else ""
+        self._say(plural(self._total, "session") + matching)
 
     # -- the selected session ------------------------------------------------------------
 
-    @action
+    @action("select")
     def select(self, session_id: str) -> bool:
         """Show ``session_id``: read its state (and only its), history and runs."""
-        self._selected = session_id
-        with self._sync():
-            self._rows.value = session_id if session_id in self.sessions else None
-        if not self._load():
+        self._selection = Selection(session_id)
+        with self.view.sync():
+            self.view.rows.value = session_id if session_id in self.sessions else None
+        if not self.reload():
             return False
-        assert self._base_version is not None
-        self._say(f"session {session_id!r}, version {self._base_version}", "ok")
+        self._say(f"session {session_id!r}, version {self._selection.base_version}", "ok")
         return True
 
-    def _load(self) -> bool:
+    def reload(self) -> bool:
         """(Re)read the selected session into every tab; False (and a status) when it cannot.
 
         A state that cannot be decoded is reported for this session only: its history and
         runs still show, and Save or Restore can still write a good version over it.
         """
-        sid = self._selected
+        sid = self.selected
         assert sid is not None
         try:
-            self._loaded = self.storage.read(sid)
-            problem = None if self._loaded is not None else (
+            stored = self.storage.read(sid)
+            problem = None if stored is not None else (
                 f"no session {sid!r} in table {self.storage.table_name!r}")
         except CorruptStateError as error:
-            self._loaded, problem = None, f"session {sid!r} cannot be read: {error}"
-        self._history = self.storage.history(sid)
-        self._runs = self.storage.runs(sid, limit=50)
-        self._steps = {run.run_id: self.storage.steps(sid, run_id=run.run_id)
-                       for run in self._runs[:render.STEP_RUNS]}
-        self._base_version = (self._loaded.version if self._loaded is not None
-                              else self._history[0].version if self._history else None)
-        self._edit_diff.value = self._history_diff.value = ""
-        self._loaded_text = render.pretty(self._loaded.document) if self._loaded else ""
-        self._editor.value = self._loaded_text
+            stored, problem = None, f"session {sid!r} cannot be read: {error}"
+        history = self.storage.history(sid)
+        self._selection = Selection(
+            sid, stored,
+            stored.version if stored is not None else history[0].version if history else None,
+            pretty_json(stored.document) if stored else "", history,
+            self.storage.runs(sid, limit=50),
+        )
+        self._selection.steps.update(
+            (run.run_id, self.storage.steps(sid, run_id=run.run_id))
+            for run in self._selection.runs[:render.STEP_RUNS]
+        )
+        self.view.edit_diff.value = self.view.history_diff.value = ""
+        self.view.editor.value = self._selection.text
         self._show_session(problem)
         if problem is not None:
             self._say(problem, "error")
@@ -336,48 +311,50 @@ class StateInspector(EditActions):
 
     def _show_session(self, problem: str | None) -> None:
         """Render the State, History and Runs tabs from what ``_load`` read."""
-        stored = self._loaded
+        v, selection = self.view, self._selection
+        stored = selection.stored
         if stored is not None:
-            self._meta.value = render.metadata_html(stored)
-            self._tree.outputs = render.tree_outputs(stored.document, stored.session_id)
+            v.meta.value = render.metadata_html(stored)
+            v.tree.outputs = render.tree_outputs(stored.document, stored.session_id)
         else:
-            self._meta.value = (render.note_html(problem, "error") if problem
-                                else render.note_html("no session selected"))
-            self._tree.outputs = render.error_outputs(problem) if problem else ()
-        with self._sync():
-            self._versions.options = [(render.version_label(v), v.version) for v in self._history]
-            self._versions.value = None
-        self._runs_html.value = (
-            render.runs_html(self._runs) + render.steps_html(self._runs, self._steps)
-            if self._history else ""
+            v.meta.value = (render.note_html(problem, "error") if problem
+                            else render.note_html("no session selected"))
+            v.tree.outputs = render.error_outputs(problem) if problem else ()
+        with v.sync():
+            v.versions.options = [(render.version_label(i), i.version) for i in selection.history]
+            v.versions.value = None
+        v.runs_html.value = (
+            render.runs_html(selection.runs) + render.steps_html(selection.runs, selection.steps)
+            if selection.history else ""
         )
 
-    def _clear_selection(self) -> None:
-        self._selected, self._loaded, self._base_version = None, None, None
-        self._history, self._runs, self._loaded_text = [], [], ""
-        self._steps = {}
-        self._editor.value = self._edit_diff.value = self._history_diff.value = ""
+    def clear_selection(self) -> None:
+        """Select nothing (the session is gone)."""
+        self._selection = Selection()
+        v = self.view
+        v.editor.value = v.edit_diff.value = v.history_diff.value = ""
         self._show_session(None)
-        with self._sync():
-            self._rows.value = None
+        with v.sync():
+            v.rows.value = None
 
-    @action
+    @action("refresh")
     def refresh(self) -> bool:
         """Re-read the workflow names, the page and the selected session (editor included)."""
         self._list_workflows()
         self._list()
-        if self._selected is None:
+        if self.selected is None:
             self._say_matches()
             return True
-        return self.select(self._selected)
+        return self.select(self.selected)
 
-    @action
+    @action("show version")
     def _show_version(self, version: int | None) -> bool:
         if version is None:
-            self._history_diff.value = ""
+            self.view.history_diff.value = ""
             return True
-        self._history_diff.value = render.diff_html(
-            f"version {version} → version {self._base_version} (current)", self.diff(version))
+        self.view.history_diff.value = render.diff_html(
+            f"version {version} → version {self._selection.base_version} (current)",
+            self.diff(version))
         return True
 
     # -- after a run ---------------------------------------------------------------------
@@ -389,16 +366,16 @@ class StateInspector(EditActions):
         """
         self._list_workflows()
         self._list()
-        sid = self._selected
+        sid, base = self.selected, self._selection.base_version
         if sid is None or session_id not in (None, sid):
             return
         latest = self.storage.history(sid, limit=1)
         now = latest[0].version if latest else None
-        if now == self._base_version:
+        if now == base:
             return
         if self.dirty:
             self._say(f"session {sid!r} was saved by a run (now version {now}); your "
-                      f"unsaved edit of version {self._base_version} is kept", "warn")
-        elif self._load():
+                      f"unsaved edit of version {base} is kept", "warn")
+        elif self.reload():
             self._say(f"session {sid!r} updated by a run: now version {now}", "ok")
 

@@ -8,7 +8,6 @@ value as markup, so an unescaped ``<img src=x onerror=...>`` in a state would ru
 from __future__ import annotations
 
 import contextlib
-import difflib
 import html
 import json
 from collections.abc import Iterable, Sequence
@@ -17,9 +16,18 @@ from typing import Any
 import orjson
 
 from wfnb._errors import UnstorableStateError
-from wfnb._format import clip, duration, size, tokens, when
-from wfnb.storage import RunRecord, SessionSummary, StepRecord, StoredSession, VersionInfo
-from wfnb.storage._codec import TAG, EncodedState, decode_state, encode_state
+from wfnb._format import clip, duration, json_diff, pretty_json, size, tokens, when
+from wfnb.storage import (
+    TAG,
+    EncodedState,
+    RunRecord,
+    SessionSummary,
+    StepRecord,
+    StoredSession,
+    VersionInfo,
+    decode_state,
+    encode_state,
+)
 
 MAX_DIFF_LINES = 2000  # a diff longer than this is cut in the HTML (diff() returns all of it)
 EXCERPT = 300  # characters of a run's input, output or error shown in the Runs tab
@@ -68,19 +76,9 @@ def version_label(info: VersionInfo) -> str:
             f"{size(info.state_bytes):>9}")
 
 
-def pretty(document: bytes, *, sort_keys: bool = False) -> str:
-    """A stored document as indented JSON (tagged types as stored)."""
-    option = orjson.OPT_INDENT_2 | (orjson.OPT_SORT_KEYS if sort_keys else 0)
-    return orjson.dumps(orjson.loads(document), option=option).decode()
-
-
 def unified_diff(old: bytes, new: bytes, old_label: str, new_label: str) -> str:
     """A unified diff of two stored documents, indented with sorted keys ("" when equal)."""
-    lines = difflib.unified_diff(
-        pretty(old, sort_keys=True).splitlines(), pretty(new, sort_keys=True).splitlines(),
-        old_label, new_label, lineterm="",
-    )
-    return "\n".join(lines)
+    return "\n".join(json_diff(old, new, old_label, new_label))
 
 
 def _refuse_constant(name: str) -> Any:
@@ -266,7 +264,7 @@ def tree_outputs(document: bytes, root: str) -> tuple[dict[str, Any], ...]:
     ``application/json`` as one), with an escaped ``<pre>`` for front ends that do not."""
     from IPython.display import JSON
 
-    text = pretty(document)
+    text = pretty_json(document)
     data, metadata = JSON(  # type: ignore[no-untyped-call]
         orjson.loads(document), expanded=False, root=root
     )._repr_json_()

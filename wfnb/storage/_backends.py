@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from wfnb.storage._engine import sqlite_url
-from wfnb.storage._sessions import WorkflowStorage
+from wfnb.storage._storage import WorkflowStorage
 
 
 class SqliteWorkflowStorage(WorkflowStorage):

@@ -171,9 +171,13 @@ def decode_state(document: bytes | bytearray | str, tagged: bool | None = None) 
     """
     state = _load_object(document)
     if tagged is None:
-        raw = document.encode() if isinstance(document, str) else document
-        tagged = b"$wfnb" in raw and _TAG_BYTES in raw
+        tagged = may_hold_tags(document.encode() if isinstance(document, str) else document)
     return _revive(state) if tagged else state
+
+
+def may_hold_tags(document: bytes | bytearray) -> bool:
+    """Whether a JSON document may hold tagged values (False: it surely holds none)."""
+    return _TAG_BYTES in document
 
 
 def _load_object(document: bytes | bytearray | str) -> State:

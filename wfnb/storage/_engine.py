@@ -65,7 +65,7 @@ def open_database(url: str, *, busy_timeout: float, synchronous: str) -> dataset
             engine_kwargs={"connect_args": {"timeout": busy_timeout}},
         )
         assert db.engine is not None
-        _begin_immediate_for_writes(db.engine)
+        _sqlite_transactions(db.engine)
         _reopen_read_only_connections(db.engine, make_url(url).database or "")
         return db
     engine_kwargs: dict[str, Any] = {"pool_pre_ping": True}
@@ -76,8 +76,33 @@ def open_database(url: str, *, busy_timeout: float, synchronous: str) -> dataset
     return dataset.connect(url, engine_kwargs=engine_kwargs)
 
 
-def _begin_immediate_for_writes(engine: sa.Engine) -> None:
-    """Let wfnb emit BEGIN itself: IMMEDIATE for connections marked ``wfnb_write``."""
+def begin(cursor: Any, dialect: str, *, write: bool) -> None:
+    """Open a transaction on a fresh connection's DBAPI cursor: the one place that says how.
+
+    SQLite: ``BEGIN IMMEDIATE`` for writes, so a save never aborts half-way for a lock another
+    writer took first; ``BEGIN`` for reads (one snapshot). PostgreSQL opens transactions by
+    itself; a read asks for REPEATABLE READ, so the session row and its history rows come from
+    one snapshot and a concurrent save + prune cannot remove a version between the two reads.
+    """
+    if dialect == "sqlite":
+        cursor.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+    elif dialect == "postgresql" and not write:
+        cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+
+
+def end(cursor: Any, dialect: str, *, commit: bool) -> None:
+    """Commit, or roll back, what :func:`begin` opened on ``cursor``."""
+    if dialect == "sqlite":  # on the cursor: its statement is reset first, a cheaper COMMIT
+        cursor.execute("COMMIT" if commit else "ROLLBACK")
+    elif commit:
+        cursor.connection.commit()
+    else:
+        cursor.connection.rollback()
+
+
+def _sqlite_transactions(engine: sa.Engine) -> None:
+    """Turn off the sqlite3 module's own implicit BEGIN: transactions are begun by
+    :func:`begin`, also those SQLAlchemy begins for others (``storage.db``)."""
 
     @sa.event.listens_for(engine, "connect")
     def _no_implicit_begin(dbapi_connection: Any, _record: Any) -> None:
@@ -85,8 +110,20 @@ def _begin_immediate_for_writes(engine: sa.Engine) -> None:
 
     @sa.event.listens_for(engine, "begin")
     def _begin(connection: sa.Connection) -> None:
-        write = connection.get_execution_options().get("wfnb_write", False)
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+        driver: Any = connection.connection.driver_connection
+        if not driver.in_transaction:  # wfnb's own transactions have begun already
+            begin(driver, "sqlite", write=False)
+
+
+def shown_url(url: str) -> str:
+    """A database URL for messages: its password hidden."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def cause(error: BaseException) -> str:
+    """The database's own words for an error (first line), without SQLAlchemy's statement dump."""
+    text = str(getattr(error, "orig", None) or error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
 
 
 def _reopen_read_only_connections(engine: sa.Engine, path: str) -> None:

@@ -7,8 +7,12 @@ import datetime as dt
 import importlib
 from typing import Any
 
-from wfnb.storage._sessions import WorkflowStorage
-from wfnb.storage._transfer import PAGE, Row, pages
+from wfnb.storage._database import Database
+from wfnb.storage._listing import PAGE, filters, pages
+from wfnb.storage._sessions import Sessions
+from wfnb.storage._steps import StepLog
+
+Row = dict[str, Any]
 
 DATAFRAME_COLUMNS = ("session_id", "workflow_name", "version", "updated_at", "state_bytes")
 STEP_COLUMNS = ("session_id", "workflow_name", "run_id", "name", "status", "cached",
@@ -16,33 +20,33 @@ STEP_COLUMNS = ("session_id", "workflow_name", "run_id", "name", "status", "cach
 
 
 def to_dataframe(
-    storage: WorkflowStorage,
+    db: Database,
+    sessions: Sessions,
     *,
     search: str | None = None,
     workflow_name: str | None = None,
-    steps: bool = False,
+    step_log: StepLog | None = None,
     chunk_size: int = PAGE,
 ) -> Any:
     """A pandas DataFrame, one row per session (newest first): its metadata, then one
     ``state.<key>`` column per top-level state key. Reads states ``chunk_size`` sessions at a time.
-    With ``steps=True``, one row per step record of those sessions instead (oldest first).
+    With ``step_log``, one row per step record of those sessions instead (oldest first).
     """
     try:
         pandas = importlib.import_module("pandas")
     except ImportError:
         raise ImportError("to_dataframe() needs pandas: pip install pandas") from None
     records: list[Row] = []
-    filters = storage._filters(search, workflow_name)
-    if steps:
-        for rows in pages(storage, [], filters, chunk_size):
+    if step_log is not None:
+        for rows in pages(db, [], filters(db, search, workflow_name), chunk_size):
             for row in rows:
                 records += ({column: getattr(step, column) for column in STEP_COLUMNS}
-                            for step in storage.steps(row.session_id))
+                            for step in step_log.records(row.session_id))
         records.sort(key=lambda record: (record["started_at"], record["step_id"]))
         return pandas.DataFrame(records, columns=list(STEP_COLUMNS))
-    for rows in pages(storage, [], filters, chunk_size):
+    for rows in pages(db, [], filters(db, search, workflow_name), chunk_size):
         for row in rows:
-            stored = storage.read(row.session_id)
+            stored = sessions.read(row.session_id)
             if stored is None:  # deleted meanwhile
                 continue
             record: Row = {"session_id": stored.session_id, "workflow_name": stored.workflow_name,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from wfnb._errors import SessionConflictError
 from wfnb.storage._codec import Parts
 
 
@@ -31,3 +32,23 @@ def merge_parts(
         if key in ours:
             merged[key] = ours[key]
     return merged, theirs_changed
+
+
+def merge_or_conflict(
+    session_id: str,
+    base: Mapping[str, bytes],
+    ours: Mapping[str, bytes],
+    theirs: Mapping[str, bytes],
+    *,
+    expected_version: int,
+    stored_version: int,
+) -> tuple[Parts, set[str]]:
+    """(merged parts, keys taken from theirs); SessionConflictError naming the keys both sides
+    changed, ``expected_version`` being what ours was based on, ``stored_version`` theirs."""
+    result = merge_parts(base, ours, theirs)
+    if isinstance(result, set):
+        raise SessionConflictError(
+            session_id, keys=result, expected_version=expected_version,
+            stored_version=stored_version,
+        )
+    return result

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Any, Literal
-
-RunStatus = Literal["running", "completed", "failed", "interrupted"]
-StepStatus = Literal["running", "completed", "failed"]
-VersionSource = Literal["run", "save", "edit", "restore", "import"]
+from typing import Any
 
 
 def timestamp(seconds: float) -> dt.datetime:
@@ -121,3 +118,22 @@ class SaveResult:
     written: bool = True
     merged_keys: tuple[str, ...] = ()
     session_state: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    """What an import did: session ids by outcome, in file order.
+
+    ``imported``: created with their history and runs; ``skipped``: existed, left alone;
+    ``appended``: existed, got the file's state as a new version; ``unchanged``: existed with
+    that state already.
+    """
+
+    imported: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    appended: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, list[str]]:
+        """The report as plain data (for JSON)."""
+        return dataclasses.asdict(self)

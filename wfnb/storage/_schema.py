@@ -127,7 +127,7 @@ class Tables:
 
 
 def _create_v1(conn: sa.Connection, tables: Tables) -> None:
-    for table in (tables.meta, tables.sessions, tables.versions, tables.runs, tables.steps):
+    for table in (tables.meta, tables.sessions, tables.versions, tables.runs):
         table.create(conn, checkfirst=True)
     if conn.dialect.name == "postgresql":
         conn.execute(sa.text(f'ALTER TABLE "{tables.name}" ADD COLUMN IF NOT EXISTS state jsonb'))

@@ -19,24 +19,22 @@ version it keeps.
 
 from __future__ import annotations
 
-import contextlib
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any, Literal, NamedTuple
 
 import sqlalchemy as sa
 
-from wfnb._errors import StorageError, UnstorableStateError
+from wfnb._errors import UnstorableStateError
 from wfnb.storage._codec import decode_state, encode_state
-from wfnb.storage._engine import database_cause, log
+from wfnb.storage._database import Database, Transaction
+from wfnb.storage._engine import log
 from wfnb.storage._models import StepRecord, timestamp
-from wfnb.storage._sql import HotPath, placeholder
+from wfnb.storage._sql import STEP_COLUMNS
 
 Scope = Literal["session", "workflow"]
 SCOPES: tuple[Scope, ...] = ("session", "workflow")
-_COLUMNS = ("step_id", "session_id", "workflow_name", "run_id", "key", "name", "status",
-            "served_from", "output", "tagged", "error", "started_at", "ended_at")
-EXPORTED = tuple(column for column in _COLUMNS if column not in ("session_id", "tagged"))
+EXPORTED = tuple(column for column in STEP_COLUMNS if column not in ("session_id", "tagged"))
 STATUSES = ("running", "completed", "failed")
 
 
@@ -91,45 +89,10 @@ class ServedCall(NamedTuple):
 
 class StepLog:
     """The steps table of one table family: lookups and records on the hot path, listing,
-    clearing, retention and transfer rows."""
+    clearing, retention and transfer rows; every statement in a ``db.transaction``."""
 
-    def __init__(self, engine: sa.Engine, table: sa.Table, hot: HotPath) -> None:
-        self._engine, self.table, self._hot = engine, table, hot
-        quote = engine.dialect.identifier_preparer.quote
-        t = quote(table.name)
-
-        def p(name: str) -> str:
-            return placeholder(engine, name)
-
-        found = (
-            f"SELECT step_id, output, tagged FROM {t} WHERE key = {p('key')} "
-            "AND status = 'completed' AND served_from IS NULL AND ended_at >= "
-            f"{p('since')} AND {{scope}} ORDER BY ended_at DESC, step_id DESC LIMIT 1"
-        )
-        self._find = {
-            "session": found.format(scope=f"session_id = {p('sid')}"),
-            "workflow": found.format(scope=f"workflow_name = {p('wf')}"),
-        }
-        self._insert = (
-            f"INSERT INTO {t} ({', '.join(_COLUMNS)}) "
-            f"VALUES ({', '.join(p(column) for column in _COLUMNS)})"
-        )
-        self._finish = (
-            f"UPDATE {t} SET status = {p('status')}, output = {p('output')}, "
-            f"tagged = {p('tagged')}, error = {p('error')}, ended_at = {p('ended_at')} "
-            f"WHERE step_id = {p('step_id')}"
-        )
-
-    @contextlib.contextmanager
-    def _failing_as(self, action: str, session_id: str | None) -> Iterator[None]:
-        try:
-            yield
-        except (sa.exc.SQLAlchemyError, OSError, self._hot.error) as exc:
-            raise self._error(action, session_id, exc) from exc
-
-    def _error(self, action: str, session_id: str | None, exc: BaseException) -> StorageError:
-        return StorageError(f"could not {action}: {database_cause(exc)}", table=self.table.name,
-                            session_id=session_id)
+    def __init__(self, db: Database) -> None:
+        self.db, self.table = db, db.tables.steps
 
     # -- the hot path: one lookup per call, one write when a body starts and one when it ends --
 
@@ -146,27 +109,20 @@ class StepLog:
         if scope == "workflow" and workflow_name is None:
             scope = "session"
         values = {"key": key, "since": since, "sid": session_id, "wf": workflow_name}
-        try:  # (not _failing_as: on the hot path a context manager costs what a lookup does)
-            row = self._hot.execute(self._find[scope], values)
-        except (sa.exc.SQLAlchemyError, OSError, self._hot.error) as exc:
-            raise self._error("look up the step", session_id, exc) from exc
+        with self.db.transaction("look up the step", session_id) as tx:
+            row = tx.servable_step(scope, values)
         if row is None:
             return None
-        step_id, output, tagged = row
         try:
-            return Served(step_id, decode_state(bytes(output), bool(tagged)))
+            return Served(row.step_id, decode_state(bytes(row.output), bool(row.tagged)))
         except (ValueError, KeyError, TypeError) as exc:
             log.warning("session %r: step record %s cannot be read (%s); the step runs again",
-                        session_id, step_id, exc)
+                        session_id, row.step_id, exc)
             return None
 
     def begin(self, call: StepCall, served: Sequence[ServedCall] = ()) -> None:
         """Record ``call`` as running, with the ``served`` calls waiting to be written."""
-        if served:
-            self.record_served([*served, call])
-            return
-        with self._failing_as("record the step", call.session_id):
-            self._hot.execute(self._insert, _row(call, time.time()))
+        self.record_served([*served, call])
 
     def record_served(self, served: Sequence[ServedCall | StepCall]) -> None:
         """Write the records of calls served from earlier records (and of a call starting)."""
@@ -174,14 +130,8 @@ class StepLog:
             return
         rows = [_served_row(done) if isinstance(done, ServedCall) else _row(done, time.time())
                 for done in served]
-        with self._failing_as("record the steps", rows[0]["session_id"]), \
-                self._hot.transaction(write=True) as tx:
-            tx.executemany(self._insert, rows)
-
-    def insert_served(self, conn: sa.Connection, served: Sequence[ServedCall]) -> None:
-        """Inside the caller's transaction: the records of calls served from earlier records."""
-        if served:
-            conn.execute(sa.insert(self.table), [_served_row(done) for done in served])
+        with self.db.transaction("record the steps", rows[0]["session_id"], write=True) as tx:
+            tx.insert_steps(rows)
 
     def finish(
         self,
@@ -195,8 +145,8 @@ class StepLog:
         ``error``."""
         values = {"step_id": call.step_id, "status": "failed" if error else "completed",
                   "output": output, "tagged": tagged, "error": error, "ended_at": time.time()}
-        with self._failing_as("record the step", call.session_id):
-            self._hot.execute(self._finish, values)
+        with self.db.transaction("record the step", call.session_id, write=True) as tx:
+            tx.finish_step(values)
 
     # -- reading and housekeeping ----------------------------------------------------------------
 
@@ -213,8 +163,8 @@ class StepLog:
         )
         if run_id is not None:
             query = query.where(s.c.run_id == run_id)
-        with self._failing_as("read steps", session_id), self._engine.connect() as conn:
-            return [_record(row) for row in conn.execute(query)]
+        with self.db.transaction("read steps", session_id) as tx:
+            return [_record(row) for row in tx.execute(query)]
 
     def clear(self, session_id: str, name: str | None = None) -> int:
         """Delete the session's step records (of the step ``name``: its full name, or the part
@@ -224,51 +174,64 @@ class StepLog:
         if name is not None:
             query = query.where(sa.or_(s.c.name == name,
                                        s.c.name.endswith("." + name, autoescape=True)))
-        with self._failing_as("clear steps", session_id), \
-                self._engine.connect().execution_options(wfnb_write=True) as conn, conn.begin():
-            return int(conn.execute(query).rowcount)
+        with self.db.transaction("clear steps", session_id, write=True) as tx:
+            return int(tx.execute(query).rowcount)
 
-    def prune(self, conn: sa.Connection, session_id: str, before: float) -> int:
-        """Inside the caller's transaction: drop the session's records that started before
-        ``before``, except the newest completed record of each key (the cache)."""
-        s = self.table
-        newer = s.alias("newer")
-        superseded = sa.exists().where(
-            newer.c.session_id == s.c.session_id, newer.c.key == s.c.key,
-            newer.c.status == "completed", newer.c.served_from.is_(None),
-            sa.or_(newer.c.ended_at > s.c.ended_at,
-                   sa.and_(newer.c.ended_at == s.c.ended_at, newer.c.step_id > s.c.step_id)),
-        )
-        cache = sa.and_(s.c.status == "completed", s.c.served_from.is_(None), ~superseded)
-        query = sa.delete(s).where(s.c.session_id == session_id, s.c.started_at < before,
-                                   sa.not_(cache))
-        return int(conn.execute(query).rowcount)
 
-    def export_rows(self, conn: sa.Connection, session_id: str) -> list[dict[str, Any]]:
-        """The session's records as exported: every column but the session id and ``tagged``
-        (an import sees tags in the output), the output as its JSON text."""
-        s = self.table
-        rows = conn.execute(
-            sa.select(s).where(s.c.session_id == session_id).order_by(s.c.started_at, s.c.step_id)
-        )
-        return [
-            {column: (bytes(row.output).decode() if column == "output" and row.output is not None
-                      else row._mapping[column])
-             for column in EXPORTED}
-            for row in rows
-        ]
+def insert_served(tx: Transaction, served: Sequence[ServedCall]) -> None:
+    """Inside the caller's transaction: the records of calls served from earlier records."""
+    if served:
+        tx.insert_steps([_served_row(done) for done in served])
 
-    def import_rows(self, conn: sa.Connection, rows: list[dict[str, Any]]) -> int:
-        """Inside the caller's transaction: insert the records whose ids are not stored yet."""
-        s = self.table
-        if not rows:
-            return 0
-        ids = [row["step_id"] for row in rows]
-        taken = set(conn.execute(sa.select(s.c.step_id).where(s.c.step_id.in_(ids))).scalars())
-        new = [row for row in rows if row["step_id"] not in taken]
-        if new:
-            conn.execute(sa.insert(s), new)
-        return len(new)
+
+def prune(tx: Transaction, session_id: str) -> int:
+    """Inside the caller's transaction: drop the session's records that started before its
+    oldest version kept, except the newest completed record of each key (the cache)."""
+    s, v = tx.db.tables.steps, tx.db.tables.versions
+    before = tx.execute(
+        sa.select(sa.func.min(v.c.created_at)).where(v.c.session_id == session_id)
+    ).scalar()
+    if before is None:
+        return 0
+    newer = s.alias("newer")
+    superseded = sa.exists().where(
+        newer.c.session_id == s.c.session_id, newer.c.key == s.c.key,
+        newer.c.status == "completed", newer.c.served_from.is_(None),
+        sa.or_(newer.c.ended_at > s.c.ended_at,
+               sa.and_(newer.c.ended_at == s.c.ended_at, newer.c.step_id > s.c.step_id)),
+    )
+    cache = sa.and_(s.c.status == "completed", s.c.served_from.is_(None), ~superseded)
+    query = sa.delete(s).where(s.c.session_id == session_id, s.c.started_at < before,
+                               sa.not_(cache))
+    return int(tx.execute(query).rowcount)
+
+
+def export_rows(tx: Transaction, session_id: str) -> list[dict[str, Any]]:
+    """The session's records as exported: every column but the session id and ``tagged``
+    (an import sees tags in the output), the output as its JSON text."""
+    s = tx.db.tables.steps
+    rows = tx.execute(
+        sa.select(s).where(s.c.session_id == session_id).order_by(s.c.started_at, s.c.step_id)
+    )
+    return [
+        {column: (bytes(row.output).decode() if column == "output" and row.output is not None
+                  else row._mapping[column])
+         for column in EXPORTED}
+        for row in rows
+    ]
+
+
+def import_rows(tx: Transaction, rows: list[dict[str, Any]]) -> int:
+    """Inside the caller's transaction: insert the records whose ids are not stored yet."""
+    s = tx.db.tables.steps
+    if not rows:
+        return 0
+    ids = [row["step_id"] for row in rows]
+    taken = set(tx.execute(sa.select(s.c.step_id).where(s.c.step_id.in_(ids))).scalars())
+    new = [row for row in rows if row["step_id"] not in taken]
+    if new:
+        tx.execute(sa.insert(s).values(new))
+    return len(new)
 
 
 def _row(call: StepCall, at: float, *, served_from: str | None = None) -> dict[str, Any]:

@@ -11,7 +11,7 @@ in one transaction and never overwrites one silently: see :func:`import_sessions
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any, Literal
 
@@ -25,37 +25,25 @@ from wfnb._errors import (
     SessionNotFoundError,
     StorageError,
 )
-from wfnb.storage._codec import TAG, decode_state
-from wfnb.storage._sessions import WorkflowStorage, check_session_id
-from wfnb.storage._sql import jsonb_copy
-from wfnb.storage._steps import STATUSES as STEP_STATUSES
+from wfnb._format import noun
+from wfnb.storage import _steps
+from wfnb.storage._codec import decode_state, may_hold_tags
+from wfnb.storage._database import Database, jsonb_copy
+from wfnb.storage._listing import all_session_ids, chunks, existing_sessions
+from wfnb.storage._models import ImportReport
+from wfnb.storage._sessions import Sessions, check_session_id
+from wfnb.storage._sql import SessionRow
 
 FORMAT = 1  # the "wfnb" field of every exported line; a newer one is refused, not guessed at
 OnConflict = Literal["fail", "skip", "new-version"]
 ON_CONFLICT: tuple[OnConflict, ...] = ("fail", "skip", "new-version")
 Progress = Callable[[], None]  # called once per session done
 
+# a run as exported: its row without the session id
 _RUN_FIELDS = ("run_id", "workflow_name", "status", "input", "output", "error", "version",
-               "started_at", "ended_at", "input_tokens", "output_tokens")  # a run's row but the
-# session id, as exported
-_TAG_MARK = orjson.dumps(TAG)  # in a document whose state holds tagged types
+               "started_at", "ended_at", "input_tokens", "output_tokens")
 _ATTEMPTS = 5  # reads of a session that keeps being saved while it is exported
-PAGE = 500  # sessions per query when paging, ids per IN (...) when checking
 Row = dict[str, Any]
-
-
-@dataclasses.dataclass
-class ImportReport:
-    """What an import did, session ids by outcome (``appended``: got the file's state as a new
-    version; ``unchanged``: already had it)."""
-
-    imported: list[str] = dataclasses.field(default_factory=list)
-    skipped: list[str] = dataclasses.field(default_factory=list)
-    appended: list[str] = dataclasses.field(default_factory=list)
-    unchanged: list[str] = dataclasses.field(default_factory=list)
-
-    def as_dict(self) -> dict[str, list[str]]:
-        return dataclasses.asdict(self)
 
 
 def check_on_conflict(value: str) -> OnConflict:
@@ -70,7 +58,8 @@ def check_on_conflict(value: str) -> OnConflict:
 
 
 def export_sessions(
-    storage: WorkflowStorage,
+    db: Database,
+    sessions: Sessions,
     out: IO[bytes],
     session_ids: Sequence[str] | None = None,
     *,
@@ -79,14 +68,12 @@ def export_sessions(
     """Write sessions (all when ``session_ids`` is None) to ``out`` as JSON lines; returns how
     many. Named sessions must all exist (SessionNotFoundError before anything is written)."""
     if session_ids is not None:
-        missing = sorted(set(session_ids) - existing_sessions(storage, session_ids).keys())
+        missing = sorted(set(session_ids) - existing_sessions(db, session_ids).keys())
         if missing:
-            raise SessionNotFoundError(
-                f"no session {_listed(missing)} in table {storage.table_name!r}"
-            )
+            raise SessionNotFoundError(f"no {_listed(missing)} in table {db.name!r}")
     written = 0
-    for session_id in session_ids if session_ids is not None else all_session_ids(storage):
-        record = export_record(storage, session_id)
+    for session_id in session_ids if session_ids is not None else all_session_ids(db):
+        record = export_record(db, sessions, session_id)
         if record is not None:  # None: deleted since it was listed
             out.write(orjson.dumps(record) + b"\n")
             written += 1
@@ -95,59 +82,57 @@ def export_sessions(
     return written
 
 
-def export_record(storage: WorkflowStorage, session_id: str) -> Row | None:
+def export_record(db: Database, sessions: Sessions, session_id: str) -> Row | None:
     """One session as exported (None when there is none).
 
     Its parts are read one after another, so a save meanwhile would tear them apart: the record
     is read again until the session's version held still while it was read.
     """
     for attempt in range(1, _ATTEMPTS + 1):
-        before = _session_row(storage, session_id)
+        before = _session_row(db, session_id)
         if before is None:
             return None
         try:
-            record = _read_record(storage, session_id, before)
+            record = _read_record(db, sessions, session_id, before)
         except SessionNotFoundError:  # a version pruned, or the session deleted, meanwhile?
             if attempt == _ATTEMPTS:
                 raise  # no: that version cannot be read
             continue
-        if record is not None and _session_row(storage, session_id) == before:
+        if record is not None and _session_row(db, session_id) == before:
             return record
     raise StorageError(f"the session changed {_ATTEMPTS} times while it was being exported",
-                       table=storage.table_name, session_id=session_id)
+                       table=db.name, session_id=session_id)
 
 
-def _session_row(storage: WorkflowStorage, session_id: str) -> Any:
-    """The session's row (workflow_name, version, created_at, updated_at), or None."""
-    s = storage._tables.sessions
-    with storage._failing_as("export the session", session_id), storage._read() as conn:
-        return conn.execute(
-            sa.select(s.c.workflow_name, s.c.version, s.c.created_at, s.c.updated_at)
-            .where(s.c.session_id == session_id)
-        ).first()
+def _session_row(db: Database, session_id: str) -> SessionRow | None:
+    """The session's row, or None."""
+    with db.transaction("export the session", session_id) as tx:
+        return tx.session(session_id)
 
 
-def _read_record(storage: WorkflowStorage, session_id: str, row: sa.Row[Any]) -> Row | None:
+def _read_record(
+    db: Database, sessions: Sessions, session_id: str, row: SessionRow
+) -> Row | None:
     """The session as its row describes it, with every version's state and its runs; None if
     it moved on meanwhile."""
-    t = storage._tables
-    with storage._failing_as("export the session", session_id), storage._read() as conn:
-        versions = conn.execute(
+    t = db.tables
+    with db.transaction("export the session", session_id) as tx:
+        versions = tx.execute(
             sa.select(t.versions.c.version, t.versions.c.source, t.versions.c.run_id,
                       t.versions.c.created_at)
             .where(t.versions.c.session_id == session_id).order_by(t.versions.c.version)
         ).all()
-        runs = conn.execute(
+        runs = tx.execute(
             sa.select(t.runs).where(t.runs.c.session_id == session_id)
             .order_by(t.runs.c.started_at, t.runs.c.run_id)
         ).all()
-        steps = storage.step_log.export_rows(conn, session_id)
+        steps = _steps.export_rows(tx, session_id)
     history = [
         {"version": v.version, "source": v.source, "run_id": v.run_id,
-         "created_at": v.created_at, "state": _state_json(storage, session_id, v.version)}
+         "created_at": v.created_at, "state": _state_json(sessions, session_id, v.version)}
         for v in versions
     ]
-    current = storage.read(session_id)
+    current = sessions.read(session_id)
     if current is None or current.version != row.version:
         return None
     return {
@@ -164,8 +149,8 @@ def _read_record(storage: WorkflowStorage, session_id: str, row: sa.Row[Any]) ->
     }
 
 
-def _state_json(storage: WorkflowStorage, session_id: str, version: int) -> str:
-    stored = storage.read(session_id, version)
+def _state_json(sessions: Sessions, session_id: str, version: int) -> str:
+    stored = sessions.read(session_id, version)
     if stored is None:
         raise SessionNotFoundError(f"session {session_id!r} was deleted")
     return stored.state_json
@@ -190,7 +175,8 @@ class _Record:
 
 
 def import_sessions(
-    storage: WorkflowStorage,
+    db: Database,
+    sessions: Sessions,
     path: str | Path,
     *,
     on_conflict: OnConflict = "fail",
@@ -213,27 +199,27 @@ def import_sessions(
     for record in _records(path):
         session_ids.append(record.session_id)
         run_ids.update((run["run_id"], record.session_id) for run in record.runs)
-    existing = existing_sessions(storage, session_ids)
+    existing = existing_sessions(db, session_ids)
     if existing and on_conflict == "fail":
         raise ImportConflictError(
             min(existing),
-            f"{_listed(sorted(existing))} already in table {storage.table_name!r}: nothing was "
-            "imported",
+            f"{_listed(sorted(existing))} already in table {db.name!r}: nothing was imported",
             stored_version=existing[min(existing)],
         )
-    _check_runs_are_new(storage, {r: s for r, s in run_ids.items() if s not in existing})
-    report = ImportReport()
+    _check_runs_are_new(db, {r: s for r, s in run_ids.items() if s not in existing})
+    outcomes: dict[str, list[str]] = {field.name: [] for field in dataclasses.fields(ImportReport)}
     for record in _records(path):
-        if record.session_id in existing or not _insert(storage, record):
-            _on_existing(storage, record, on_conflict, report)
+        if record.session_id in existing or not _insert(db, record):
+            outcome = _on_existing(sessions, record, on_conflict)
         else:
-            report.imported.append(record.session_id)
+            outcome = "imported"
+        outcomes[outcome].append(record.session_id)
         if progress is not None:
             progress()
-    return report
+    return ImportReport(**outcomes)
 
 
-def check_file(path: str | Path) -> int:
+def check_export_file(path: str | Path) -> int:
     """Check every line of an export file (ImportFormatError naming the first bad one) without
     touching a database; returns how many sessions it holds."""
     return sum(1 for _ in _records(path))
@@ -305,6 +291,27 @@ def _history_entry(entry: object, index: int) -> Row:
     }
 
 
+def _step_row(session_id: str, entry: object, index: int) -> Row:
+    where = f"steps[{index}]."
+    item = _mapping(entry, f"steps[{index}]")
+    row: Row = {"session_id": session_id}
+    for column in ("step_id", "key", "name", "status"):
+        row[column] = _field(item, column, str, where=where)
+    for column in ("workflow_name", "run_id", "served_from", "error"):
+        row[column] = _field(item, column, str, nullable=True, where=where)
+    if not row["step_id"]:
+        raise ImportFormatError(f"{where}step_id is empty")
+    if row["status"] not in _steps.STATUSES:
+        raise ImportFormatError(f"{where}status should be one of "
+                                f"{', '.join(_steps.STATUSES)}, not {row['status']!r}")
+    output = _state(item, "output", where) if item.get("output") is not None else None
+    row["output"] = output.encode() if output is not None else None
+    row["tagged"] = row["output"] is not None and may_hold_tags(row["output"])
+    row["started_at"] = _time(item, "started_at", where)
+    row["ended_at"] = None if item.get("ended_at") is None else _time(item, "ended_at", where)
+    return row
+
+
 def _run_row(session_id: str, entry: object, index: int) -> Row:
     where = f"runs[{index}]."
     item = _mapping(entry, f"runs[{index}]")
@@ -325,27 +332,6 @@ def _run_row(session_id: str, entry: object, index: int) -> Row:
         **{tokens: _field(item, tokens, int, nullable=True, where=where) if tokens in item else None
            for tokens in ("input_tokens", "output_tokens")},  # absent from older exports
     }
-
-
-def _step_row(session_id: str, entry: object, index: int) -> Row:
-    where = f"steps[{index}]."
-    item = _mapping(entry, f"steps[{index}]")
-    row: Row = {"session_id": session_id}
-    for column in ("step_id", "key", "name", "status"):
-        row[column] = _field(item, column, str, where=where)
-    for column in ("workflow_name", "run_id", "served_from", "error"):
-        row[column] = _field(item, column, str, nullable=True, where=where)
-    if not row["step_id"]:
-        raise ImportFormatError(f"{where}step_id is empty")
-    if row["status"] not in STEP_STATUSES:
-        raise ImportFormatError(f"{where}status should be one of {', '.join(STEP_STATUSES)}, "
-                                f"not {row['status']!r}")
-    output = _state(item, "output", where) if item.get("output") is not None else None
-    row["output"] = output.encode() if output is not None else None
-    row["tagged"] = output is not None and _TAG_MARK in row["output"]
-    row["started_at"] = _time(item, "started_at", where)
-    row["ended_at"] = None if item.get("ended_at") is None else _time(item, "ended_at", where)
-    return row
 
 
 def _mapping(value: object, name: str) -> dict[str, Any]:
@@ -398,12 +384,12 @@ def _kind(value: object) -> str:
     return "null" if value is None else type(value).__name__
 
 
-def _check_runs_are_new(storage: WorkflowStorage, run_ids: dict[str, str]) -> None:
+def _check_runs_are_new(db: Database, run_ids: dict[str, str]) -> None:
     """Refuse, before anything is written, runs whose ids the database already holds."""
-    r = storage._tables.runs
-    for chunk in _chunks(sorted(run_ids)):
-        with storage._failing_as("check existing runs"), storage._read() as conn:
-            taken = conn.execute(
+    r = db.tables.runs
+    for chunk in chunks(sorted(run_ids)):
+        with db.transaction("check existing runs") as tx:
+            taken = tx.execute(
                 sa.select(r.c.run_id, r.c.session_id).where(r.c.run_id.in_(chunk))
             ).first()
         if taken is not None:
@@ -416,24 +402,20 @@ def _check_runs_are_new(storage: WorkflowStorage, run_ids: dict[str, str]) -> No
             )
 
 
-def _insert(storage: WorkflowStorage, record: _Record) -> bool:
+def _insert(db: Database, record: _Record) -> bool:
     """Write a new session, its versions and its runs in one transaction; False if it exists."""
-    t = storage._tables
+    t = db.tables
     try:
-        with storage._failing_as("import the session", record.session_id), \
-                storage._write() as conn:
-            exists = conn.execute(
-                sa.select(t.sessions.c.version).where(t.sessions.c.session_id == record.session_id)
-            ).first()
-            if exists is not None:
+        with db.transaction("import the session", record.session_id, write=True) as tx:
+            if tx.current_version(record.session_id) is not None:
                 return False
             session, versions = _rows(record)
-            conn.execute(sa.insert(t.sessions), [session])
-            _set_jsonb_copy(storage, conn, record)
-            conn.execute(sa.insert(t.versions), versions)
+            tx.connection.execute(sa.insert(t.sessions), [session])
+            _set_jsonb_copy(db, tx.connection, record)
+            tx.connection.execute(sa.insert(t.versions), versions)
             if record.runs:
-                conn.execute(sa.insert(t.runs), record.runs)
-            storage.step_log.import_rows(conn, record.steps)
+                tx.connection.execute(sa.insert(t.runs), record.runs)
+            _steps.import_rows(tx, record.steps)
     except StorageError as exc:
         if isinstance(exc.__cause__, sa.exc.IntegrityError):  # created meanwhile (PostgreSQL)
             return False
@@ -453,19 +435,19 @@ def _rows(record: _Record) -> tuple[Row, list[Row]]:
         document = entry["state"].encode()
         versions.append({
             "session_id": record.session_id, "version": entry["version"], "base_version": None,
-            "data": document, "tagged": _TAG_MARK in document, "state_bytes": len(document),
+            "data": document, "tagged": may_hold_tags(document), "state_bytes": len(document),
             "source": entry["source"], "run_id": entry["run_id"],
             "created_at": entry["created_at"],
         })
     return session, versions
 
 
-def _set_jsonb_copy(storage: WorkflowStorage, conn: sa.Connection, record: _Record) -> None:
+def _set_jsonb_copy(db: Database, conn: sa.Connection, record: _Record) -> None:
     """On PostgreSQL, the session row's queryable JSONB copy of the current state, as a save
     writes it (NULL when the state holds NUL characters, which JSONB refuses)."""
-    if not storage._sql.keeps_jsonb:
+    if not db.statements.keeps_jsonb:
         return
-    table = conn.dialect.identifier_preparer.quote(storage._tables.sessions.name)
+    table = conn.dialect.identifier_preparer.quote(db.tables.sessions.name)
     copy = jsonb_copy(record.state)
     conn.execute(
         sa.text(f"UPDATE {table} SET state = CAST(:copy AS jsonb) WHERE session_id = :sid"),
@@ -473,80 +455,29 @@ def _set_jsonb_copy(storage: WorkflowStorage, conn: sa.Connection, record: _Reco
     )
 
 
-def _on_existing(
-    storage: WorkflowStorage, record: _Record, on_conflict: OnConflict, report: ImportReport
-) -> None:
-    """Apply ``on_conflict`` to a session the database already holds."""
+def _on_existing(sessions: Sessions, record: _Record, on_conflict: OnConflict) -> str:
+    """Apply ``on_conflict`` to a session the database already holds; returns the outcome
+    (a field of ImportReport)."""
     session_id = record.session_id
     if on_conflict == "skip":
-        report.skipped.append(session_id)
-        return
-    current = storage.read(session_id)
+        return "skipped"
+    current = sessions.read(session_id)
     if on_conflict == "fail" or current is None:  # created, or deleted, since the check
         raise ImportConflictError(
             session_id,
-            f"session {session_id!r} changed in table {storage.table_name!r} during the import: "
+            f"session {session_id!r} changed in table {sessions.db.name!r} during the import: "
             "nothing was written for it",
             stored_version=current.version if current is not None else 0,
         )
     if current.state_json == record.state:
-        report.unchanged.append(session_id)
-        return
-    storage.save(session_id, decode_state(record.state), expected_version=current.version,
-                 source="import")
-    report.appended.append(session_id)
-
-
-# -- listing -----------------------------------------------------------------------------------
-
-
-def existing_sessions(storage: WorkflowStorage, session_ids: Iterable[str]) -> dict[str, int]:
-    """Which of these sessions exist, with their current versions."""
-    s = storage._tables.sessions
-    found: dict[str, int] = {}
-    for chunk in _chunks(sorted(set(session_ids))):
-        with storage._failing_as("look up sessions"), storage._read() as conn:
-            rows = conn.execute(
-                sa.select(s.c.session_id, s.c.version).where(s.c.session_id.in_(chunk))
-            )
-            found.update({row.session_id: row.version for row in rows})
-    return found
-
-
-def all_session_ids(storage: WorkflowStorage) -> Iterator[str]:
-    """Every session id, in id order, a page at a time."""
-    for rows in pages(storage, [], []):
-        yield from (row.session_id for row in rows)
-
-
-def pages(
-    storage: WorkflowStorage,
-    columns: Sequence[sa.ColumnElement[Any]],
-    filters: Sequence[sa.ColumnElement[bool]],
-    size: int = PAGE,
-) -> Iterator[list[sa.Row[Any]]]:
-    """Session rows in id order, ``size`` at a time (keyset paging: stable under inserts)."""
-    s = storage._tables.sessions
-    after: str | None = None
-    while True:
-        query = sa.select(s.c.session_id, *columns).where(*filters)
-        if after is not None:
-            query = query.where(s.c.session_id > after)
-        with storage._failing_as("list sessions"), storage._read() as conn:
-            rows = conn.execute(query.order_by(s.c.session_id).limit(size)).all()
-        if not rows:
-            return
-        yield list(rows)
-        after = rows[-1].session_id
-
-
-def _chunks(items: list[str]) -> Iterator[list[str]]:
-    for start in range(0, len(items), PAGE):
-        yield items[start : start + PAGE]
+        return "unchanged"
+    sessions.save(session_id, decode_state(record.state), expected_version=current.version,
+                  source="import")
+    return "appended"
 
 
 def _listed(ids: list[str], most: int = 5) -> str:
     """``'a', 'b' and 3 more`` for messages that name sessions."""
     shown = ", ".join(repr(i) for i in ids[:most])
-    prefix = "session " if len(ids) == 1 else "sessions "
-    return prefix + shown + (f" and {len(ids) - most} more" if len(ids) > most else "")
+    more = f" and {len(ids) - most} more" if len(ids) > most else ""
+    return f"{noun(len(ids), 'session')} {shown}{more}"

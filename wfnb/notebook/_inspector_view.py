@@ -1,0 +1,128 @@
+"""The state inspector's widgets (stock ipywidgets 8), laid out; no storage and no rules here.
+
+:class:`InspectorView` builds the panel and offers what the inspector and its actions do to it:
+the status line, the delete button's confirmation state, and changing values from code without
+their observers acting (:meth:`InspectorView.sync`). What the panel means is in _inspector.py;
+what it writes in _inspector_actions.py; how things look in _inspector_render.py.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import ipywidgets as widgets  # type: ignore[import-untyped]
+
+from wfnb.notebook import _inspector_render as render
+
+
+class InspectorView:
+    """The panel: search and workflow filter, the session list and pager, the status line, and
+    the State, Edit, History and Runs tabs. ``widget`` is the root box."""
+
+    def __init__(self, page_size: int) -> None:
+        w = widgets
+        full = w.Layout(width="100%")
+        self.search_box = w.Text(placeholder="search session ids", continuous_update=False,
+                                 layout=w.Layout(width="240px"))
+        self.workflow_box = w.Dropdown(options=["all workflows"], index=0,
+                                       layout=w.Layout(width="220px"))
+        self.refresh_button = w.Button(description="Refresh", icon="refresh")
+        self.rows = w.Select(options=[], value=None, rows=min(page_size, 25), layout=full)
+        self.prev = w.Button(description="Prev", icon="chevron-left")
+        self.next = w.Button(description="Next", icon="chevron-right")
+        self.page_label = w.Label()
+        self.status_html = w.HTML()
+        self.meta = w.HTML()
+        self.tree = w.Output(layout=full)
+        self.editor = w.Textarea(layout=w.Layout(width="100%", height="320px"))
+        self.save_button = w.Button(description="Save", button_style="primary", icon="save")
+        self.revert_button = w.Button(description="Revert", icon="undo")
+        self.reload_button = w.Button(description="Refresh", icon="refresh")
+        self.delete_button = w.Button(description="Delete", icon="trash")
+        self.path_box = w.Text(placeholder="file.json", layout=w.Layout(width="320px"))
+        self.export_button = w.Button(description="Export", icon="download")
+        self.overwrite_box = w.Checkbox(value=False, description="overwrite", indent=False,
+                                        layout=w.Layout(width="100px"))
+        self.import_button = w.Button(description="Import", icon="upload")
+        self.edit_diff = w.HTML()
+        self.versions = w.Select(options=[], value=None, rows=8, layout=full)
+        self.restore_button = w.Button(description="Restore", icon="history")
+        self.history_diff = w.HTML()
+        self.runs_html = w.HTML()
+        self.tabs = w.Tab(
+            children=[
+                w.VBox([self.meta, self.tree]),
+                w.VBox([self.editor,
+                        w.HBox([self.save_button, self.revert_button, self.reload_button,
+                                self.delete_button]),
+                        w.HBox([self.path_box, self.export_button, self.overwrite_box,
+                                self.import_button]),
+                        self.edit_diff]),
+                w.VBox([self.versions, self.restore_button, self.history_diff]),
+                w.VBox([self.runs_html]),
+            ],
+            titles=("State", "Edit", "History", "Runs"),
+        )
+        self.widget = w.VBox([
+            w.HTML(render.STYLE),
+            w.HBox([self.search_box, self.workflow_box, self.refresh_button]),
+            w.HTML(f'<div class="wfnb-mono">{render.ROWS_HEADER}</div>'),
+            self.rows,
+            w.HBox([self.prev, self.next, self.page_label]),
+            self.status_html,
+            self.tabs,
+        ])
+        self.widget.add_class("wfnb-inspector")
+        self.status = ""  # the status line as plain text
+        self.armed: tuple[str, int] | None = None  # a delete (session, version) to confirm
+        self._syncing = False  # set while code (not a person) changes widget values
+
+    def on_click(self, button: Any, handle: Callable[[], object]) -> None:
+        button.on_click(lambda _button: handle())
+
+    def on_change(self, control: Any, name: str, handle: Callable[[Any], object]) -> None:
+        """Call ``handle(new value)`` when a person changes ``control.name`` (not this code)."""
+
+        def observe(change: dict[str, Any]) -> None:
+            if not self._syncing:
+                handle(change["new"])
+
+        control.observe(observe, names=name)
+
+    @contextlib.contextmanager
+    def sync(self) -> Iterator[None]:
+        """Change widget values from code without their observers acting on it."""
+        before, self._syncing = self._syncing, True
+        try:
+            yield
+        finally:
+            self._syncing = before
+
+    def say(self, text: str, kind: str = "info") -> None:
+        """Show ``text`` in the status line (kind: info, ok, warn, error)."""
+        self.status = text
+        self.status_html.value = render.status_html(text, kind)
+
+    def arm_delete(self, session_id: str, version: int) -> None:
+        """Turn Delete into Confirm for this session at this version."""
+        self.armed = (session_id, version)
+        self.delete_button.description, self.delete_button.button_style = "Confirm", "danger"
+
+    def disarm_delete(self) -> None:
+        if self.armed is not None:
+            self.armed = None
+            self.delete_button.description, self.delete_button.button_style = "Delete", ""
+
+    def widgets(self) -> Iterator[Any]:
+        """Every widget of the panel, the root first."""
+        stack = [self.widget]
+        while stack:
+            widget = stack.pop()
+            yield widget
+            stack.extend(getattr(widget, "children", ()))
+
+    def close(self) -> None:
+        for widget in list(self.widgets()):
+            widget.close()

@@ -1,0 +1,82 @@
+"""The runs table: one row per run of a workflow on a session (status, input, output, timings,
+tokens used)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+
+from wfnb.storage._database import Database
+from wfnb.storage._models import RunRecord, timestamp
+from wfnb.storage._steps import ServedCall, insert_served
+
+
+def record_start(
+    db: Database, run_id: str, session_id: str, workflow_name: str | None, run_input: Any
+) -> None:
+    """Record that a run began (status ``running``)."""
+    with db.transaction("record the run", session_id, write=True) as tx:
+        tx.execute(
+            sa.insert(db.tables.runs).values(
+                run_id=run_id, session_id=session_id, workflow_name=workflow_name,
+                status="running", input=describe(run_input), started_at=time.time(),
+            )
+        )
+
+
+def record_end(
+    db: Database,
+    run_id: str,
+    *,
+    status: str,
+    output: str | None,
+    error: str | None,
+    version: int | None,
+    session_id: str | None,
+    input_tokens: int | None = None,
+    output_tokens: int | None = None,
+    served_steps: Sequence[ServedCall] = (),
+) -> None:
+    """Record how a run ended: completed, failed or interrupted (and the tokens it used), with,
+    in the same transaction, its step calls served and not recorded yet."""
+    r = db.tables.runs
+    with db.transaction("record the run", session_id, write=True) as tx:
+        tx.execute(
+            sa.update(r).where(r.c.run_id == run_id).values(
+                status=status, output=output, error=error, version=version,
+                ended_at=time.time(), input_tokens=input_tokens, output_tokens=output_tokens,
+            )
+        )
+        insert_served(tx, served_steps)
+
+
+def runs(db: Database, session_id: str, *, limit: int | None) -> list[RunRecord]:
+    """The session's runs, newest first."""
+    r = db.tables.runs
+    query = (
+        sa.select(r).where(r.c.session_id == session_id)
+        .order_by(r.c.started_at.desc()).limit(limit)
+    )
+    with db.transaction("read runs", session_id) as tx:
+        return [
+            RunRecord(
+                row.run_id, row.session_id, row.workflow_name, row.status,
+                orjson.loads(row.input) if row.input is not None else None,
+                row.output, row.error, row.version, timestamp(row.started_at),
+                timestamp(row.ended_at) if row.ended_at is not None else None,
+                row.input_tokens, row.output_tokens,
+            )
+            for row in tx.execute(query)
+        ]
+
+
+def describe(value: Any) -> str:
+    """A run's input as JSON text; values JSON cannot hold are recorded by their repr."""
+    try:
+        return orjson.dumps(value, default=repr).decode()
+    except TypeError:  # a cycle, an int beyond 64 bits, a lone surrogate: the whole repr, then
+        return orjson.dumps(repr(value).encode(errors="backslashreplace").decode()).decode()
