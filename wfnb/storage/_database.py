@@ -14,9 +14,10 @@ The storage modules are written against it, each owning one concern, and
 - ``_history.py``   version rows: rebuilding a version from its chain, listing, pruning
 - ``_listing.py``   pages of sessions, filters, lookups of ids
 - ``_runs.py``      the runs table
+- ``_steps.py``     the steps table (``@step`` records): lookups, records, retention, transfer rows
 - ``_transfer.py``  export and import as JSON lines; ``_frame.py`` pandas
 
-A new table (say ``steps``) follows the same pattern:
+A new table follows the pattern ``steps`` did:
 
 1. add it to :class:`~wfnb.storage._schema.Tables` and a migration to ``MIGRATIONS``;
 2. write ``_steps.py`` as functions taking ``db: Database`` first, each doing its work in
@@ -195,8 +196,9 @@ class Transaction:
 
 
 class Database:
-    """One table family (``name``, ``name_versions``, ``name_runs``, ``name_meta``) in the
-    database at ``url``: created or upgraded on open, used through :meth:`transaction`.
+    """One table family (``name``, ``name_versions``, ``name_runs``, ``name_steps``,
+    ``name_meta``) in the database at ``url``: created or upgraded on open, used through
+    :meth:`transaction`.
 
     ``db`` is the underlying :class:`dataset.Database`, for users' ad-hoc queries.
     """
