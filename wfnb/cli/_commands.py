@@ -83,7 +83,7 @@ def diff(args: argparse.Namespace, storage: WorkflowStorage, console: Console) -
     """A unified diff of two versions' states, as indented JSON with sorted keys."""
     old = read(storage, args.session, args.old)
     new = read(storage, args.session, args.new)
-    label = f"{args.session} version"
+    label = f"{visible(args.session)} version"
     for line in json_diff(old.document, new.document, f"{label} {old.version}",
                           f"{label} {new.version}"):  # JSON: hidden characters as \uXXXX
         console.line(visible(line, json=True), _diff_style(line))
