@@ -21,6 +21,7 @@ from wfnb._errors import (
     SessionDeletedError,
     SessionNotFoundError,
     StorageError,
+    UnkeyableArgumentError,
     UnknownChunkError,
     UnstorableStateError,
     WfnbError,
@@ -28,6 +29,7 @@ from wfnb._errors import (
     WorkflowRunError,
 )
 from wfnb._events import RunEvent, RunResponse, ToolCall, Usage
+from wfnb._steps import step
 from wfnb._workflow import Workflow, logger
 from wfnb.storage import (
     ImportReport,
@@ -36,6 +38,7 @@ from wfnb.storage import (
     SaveResult,
     SessionSummary,
     SqliteWorkflowStorage,
+    StepRecord,
     StoredSession,
     VersionInfo,
     WorkflowStorage,
@@ -67,9 +70,11 @@ __all__ = [
     "SessionSummary",
     "SqliteWorkflowStorage",
     "StateInspector",
+    "StepRecord",
     "StorageError",
     "StoredSession",
     "ToolCall",
+    "UnkeyableArgumentError",
     "UnknownChunkError",
     "UnstorableStateError",
     "Usage",
@@ -83,6 +88,7 @@ __all__ = [
     "logger",
     "register_chunk_adapter",
     "show",
+    "step",
 ]
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -20,6 +21,7 @@ import sqlalchemy as sa
 from wfnb.storage._database import Database, Transaction
 from wfnb.storage._models import RunRecord, timestamp
 from wfnb.storage._process import has_ended, host, process_start
+from wfnb.storage._steps import ServedCall, insert_served
 
 
 def record_start(
@@ -69,8 +71,10 @@ def record_end(
     session_id: str | None,
     input_tokens: int | None = None,
     output_tokens: int | None = None,
+    served_steps: Sequence[ServedCall] = (),
 ) -> None:
-    """Record how a run ended: completed, failed or interrupted (and the tokens it used)."""
+    """Record how a run ended: completed, failed or interrupted (and the tokens it used), with,
+    in the same transaction, its step calls served and not recorded yet."""
     r = db.tables.runs
     with db.transaction("record the run", session_id, write=True) as tx:
         tx.execute(
@@ -79,6 +83,7 @@ def record_end(
                 ended_at=time.time(), input_tokens=input_tokens, output_tokens=output_tokens,
             )
         )
+        insert_served(tx, served_steps)
 
 
 def runs(db: Database, session_id: str, *, limit: int | None) -> list[RunRecord]:

@@ -9,9 +9,11 @@ For ``table_name="t"``:
                   version before it (see _delta.py); the current state is the newest full row
                   with the deltas after it, so a save writes only what changed
 - ``t_runs``      one row per run: status, input, output, error, timings, tokens used, and
-                  who runs it (host, pid, process start; schema 4)
+                  who runs it (host, pid, process start; schema 5)
+- ``t_steps``     one row per step a run executed or was served (see _steps.py): its key,
+                  status, output (exact JSON bytes, as states are stored), error, timings
 - ``t_meta``      key/value rows; ``schema_version`` says which migrations have run
-- ``t_deleted``   one row per deleted session id: the last version it reached (schema 3), so
+- ``t_deleted``   one row per deleted session id: the last version it reached (schema 4), so
                   a session created again under that id numbers on from there and a writer
                   still holding a version of the deleted one can never match the new one
 
@@ -53,6 +55,7 @@ class Tables:
     versions: sa.Table
     runs: sa.Table
     meta: sa.Table
+    steps: sa.Table
     deleted: sa.Table
 
     @classmethod
@@ -95,7 +98,7 @@ class Tables:
             sa.Column("ended_at", sa.Float, nullable=True),
             sa.Column("input_tokens", sa.Integer, nullable=True),  # schema 2
             sa.Column("output_tokens", sa.Integer, nullable=True),  # schema 2
-            # who runs it (schema 4): a run whose process is gone becomes "abandoned"
+            # who runs it (schema 5): a run whose process is gone becomes "abandoned"
             sa.Column("host", sa.Text, nullable=True),
             sa.Column("pid", sa.Integer, nullable=True),
             sa.Column("process_start", sa.Text, nullable=True),
@@ -106,13 +109,36 @@ class Tables:
             sa.Column("key", sa.Text, primary_key=True),
             sa.Column("value", sa.Text, nullable=False),
         )
+        steps = sa.Table(
+            f"{name}_steps", metadata,
+            sa.Column("step_id", sa.Text, primary_key=True),
+            sa.Column("session_id", sa.Text, nullable=False),
+            sa.Column("workflow_name", sa.Text, nullable=True),
+            sa.Column("run_id", sa.Text, nullable=True),
+            sa.Column("key", sa.Text, nullable=False),
+            sa.Column("name", sa.Text, nullable=False),
+            sa.Column("status", sa.Text, nullable=False),
+            sa.Column("served_from", sa.Text, nullable=True),  # NULL: the body ran
+            sa.Column("output", sa.LargeBinary, nullable=True),
+            sa.Column("tagged", sa.Boolean, nullable=False),
+            sa.Column("error", sa.Text, nullable=True),
+            sa.Column("started_at", sa.Float, nullable=False),
+            sa.Column("ended_at", sa.Float, nullable=True),
+            sa.Index(f"ix_{name}_steps_time", "session_id", "started_at"),
+        )
+        # lookups read only completed records whose body ran: served records (one per call of
+        # every later run, same key) stay out of these indexes, so a lookup never walks them
+        servable = sa.and_(steps.c.status == "completed", steps.c.served_from.is_(None))
+        for index, scope in (("key", "session_id"), ("wf_key", "workflow_name")):
+            sa.Index(f"ix_{name}_steps_{index}", steps.c[scope], steps.c.key, steps.c.ended_at,
+                     steps.c.step_id, sqlite_where=servable, postgresql_where=servable)
         deleted = sa.Table(
             f"{name}_deleted", metadata,
             sa.Column("session_id", sa.Text, primary_key=True),
             sa.Column("version", sa.Integer, nullable=False),  # the deleted session's last
             sa.Column("deleted_at", sa.Float, nullable=False),
         )
-        return cls(name, sessions, versions, runs, meta, deleted)
+        return cls(name, sessions, versions, runs, meta, steps, deleted)
 
 
 def _create_v1(conn: sa.Connection, tables: Tables) -> None:
@@ -135,21 +161,27 @@ def _add_run_tokens_v2(conn: sa.Connection, tables: Tables) -> None:
     _add_columns(conn, tables.runs, {"input_tokens": "INTEGER", "output_tokens": "INTEGER"})
 
 
-def _add_deleted_v3(conn: sa.Connection, tables: Tables) -> None:
+def _add_deleted_v4(conn: sa.Connection, tables: Tables) -> None:
     """Deleted sessions leave their last version number behind (never reused)."""
     tables.deleted.create(conn, checkfirst=True)
 
 
-def _add_run_owner_v4(conn: sa.Connection, tables: Tables) -> None:
+def _add_run_owner_v5(conn: sa.Connection, tables: Tables) -> None:
     """Runs record the host, pid and process start of the process running them."""
     _add_columns(conn, tables.runs, {"host": "TEXT", "pid": "INTEGER", "process_start": "TEXT"})
+
+
+def _add_steps_v3(conn: sa.Connection, tables: Tables) -> None:
+    """Steps: one row per ``@step`` call of a run (see _steps.py)."""
+    tables.steps.create(conn, checkfirst=True)
 
 
 Migration = Callable[[sa.Connection, Tables], None]
 
 #: (schema version, migration) in order; each brings the tables from the version before it.
 MIGRATIONS: list[tuple[int, Migration]] = [
-    (1, _create_v1), (2, _add_run_tokens_v2), (3, _add_deleted_v3), (4, _add_run_owner_v4),
+    (1, _create_v1), (2, _add_run_tokens_v2), (3, _add_steps_v3), (4, _add_deleted_v4),
+    (5, _add_run_owner_v5),
 ]
 
 
@@ -158,7 +190,8 @@ def refuse_foreign_tables(conn: sa.Connection, tables: Tables) -> None:
     program's ``t_runs``, say): creating the rest beside it would "work", then every save would
     fail. A family whose ``_meta`` records a schema version is wfnb's and is not looked into."""
     inspector = sa.inspect(conn)
-    for table in (tables.meta, tables.sessions, tables.versions, tables.runs, tables.deleted):
+    for table in (tables.meta, tables.sessions, tables.versions, tables.runs, tables.steps,
+                  tables.deleted):
         if not inspector.has_table(table.name):
             continue
         found = {column["name"] for column in inspector.get_columns(table.name)}

@@ -375,7 +375,7 @@ class Sessions:
                 raise SessionConflictError(
                     session_id, keys=(), expected_version=expected_version, stored_version=current
                 )
-            for table in (t.sessions, t.versions, t.runs, t.deleted):
+            for table in (t.sessions, t.versions, t.runs, t.steps, t.deleted):
                 tx.execute(sa.delete(table).where(table.c.session_id == session_id))
             # its version numbers are never given to a session created again under this id
             tx.execute(sa.insert(t.deleted).values(session_id=session_id, version=current,
