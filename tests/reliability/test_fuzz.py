@@ -157,13 +157,14 @@ def machine(target: Target) -> type[RuleBasedStateMachine]:
                 assert result.keys == sorted(contested)
                 assert result.stored_version == session.current
                 return
-            assert not contested, f"saved over contested keys {contested}"
             ours_changed = changed(base, ours)
             if not ours_changed and not result.written:
                 # the edit changes nothing: either this storage last saw its base (no query
-                # needed), or merging it gave the current state (nothing new to write)
+                # needed, even when that base was pruned since), or merging it gave the current
+                # state (nothing new to write)
                 assert result.version in (base_version, session.current)
                 return
+            assert not contested, f"saved over contested keys {contested}"
             merged = {k: v for k, v in theirs.items() if k not in ours_changed or k in ours}
             merged.update({k: ours[k] for k in ours_changed if k in ours})
             assert result.merged_keys == tuple(sorted(changed(base, theirs)))
