@@ -24,6 +24,7 @@ from wfnb._errors import CorruptStateError
 from wfnb._format import plural, pretty_json
 from wfnb.notebook import _inspector_render as render
 from wfnb.notebook._inspector_actions import EditActions, Selection, action
+from wfnb.notebook._inspector_live import Poller, Schedule, kernel_schedule
 from wfnb.notebook._inspector_view import InspectorView
 from wfnb.storage import SessionSummary, VersionInfo, WorkflowStorage
 
@@ -58,7 +59,8 @@ class StateInspector:
     """
 
     def __init__(
-        self, storage: WorkflowStorage, *, page_size: int = 20, session_id: str | None = None
+        self, storage: WorkflowStorage, *, page_size: int = 20, session_id: str | None = None,
+        live_interval: float | None = None, schedule: Schedule = kernel_schedule,
     ) -> None:
         if page_size < 1:
             raise ValueError(f"page_size must be at least 1, not {page_size}")
@@ -73,6 +75,10 @@ class StateInspector:
         self.view = InspectorView(page_size)
         self.widget = self.view.widget
         self.actions = EditActions(storage, self.view, self)
+        self.poller = Poller(storage, lambda: self._after_run(None, by="another writer"),
+                             interval=live_interval, schedule=schedule,
+                             on_error=lambda error: self._say(
+                                 f"live refresh failed: {error}", "error"))
         self._wire()
         _live.add(self)
         self.refresh()
@@ -98,11 +104,15 @@ class StateInspector:
         v.on_change(v.versions, "value", self._show_version)
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        """The widget, and a static snapshot (text/html) for where widgets cannot render;
+        being shown starts the live checks (see _inspector_live.py)."""
+        self.poller.start()
         return self.widget._repr_mimebundle_(**kwargs)
 
     def close(self) -> None:
-        """Close the panel's widgets and stop refreshing after runs."""
+        """Close the panel's widgets and stop refreshing (after runs and live)."""
         _live.discard(self)
+        self.poller.stop()
         self.view.close()
 
     def _say(self, text: str, kind: str = "info") -> None:
@@ -352,8 +362,9 @@ class StateInspector:
 
     # -- after a run ---------------------------------------------------------------------
 
-    def _after_run(self, session_id: str | None) -> None:
-        """Show what a run saved: re-list the page, reload the selected session if it moved.
+    def _after_run(self, session_id: str | None, by: str = "a run") -> None:
+        """Show what a run (or ``by``) saved: re-list the page, reload the selected session if
+        it moved.
 
         An editor with unsaved changes is left alone (Save will then refuse, with a diff).
         """
@@ -366,9 +377,12 @@ class StateInspector:
         now = latest[0].version if latest else None
         if now == base:
             return
+        news = (f"session {sid!r} was deleted by {by}" if now is None
+                else f"session {sid!r} was saved by {by} (now version {now})")
         if self.dirty:
-            self._say(f"session {sid!r} was saved by a run (now version {now}); your "
-                      f"unsaved edit of version {base} is kept", "warn")
+            self._say(f"{news}; your unsaved edit of version {base} is kept", "warn")
         elif self.reload():
-            self._say(f"session {sid!r} updated by a run: now version {now}", "ok")
+            self._say(f"session {sid!r} updated by {by}: now version {now}", "ok")
+        elif now is None:
+            self._say(news, "warn")
 

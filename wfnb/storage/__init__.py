@@ -19,6 +19,7 @@ from wfnb.storage._engine import normalize_url, shown_url, sqlite_url
 from wfnb.storage._families import has_table_family, table_families
 from wfnb.storage._merge import merge_or_conflict
 from wfnb.storage._models import (
+    ChangeMark,
     ImportReport,
     RunRecord,
     SaveResult,
@@ -34,6 +35,7 @@ from wfnb.storage._transfer import ON_CONFLICT, check_export_file
 __all__ = [
     "ON_CONFLICT",
     "TAG",
+    "ChangeMark",
     "EncodedState",
     "ImportReport",
     "PostgresWorkflowStorage",

@@ -14,6 +14,14 @@ def timestamp(seconds: float) -> dt.datetime:
 
 
 @dataclass(frozen=True)
+class ChangeMark:
+    """What a sessions table looks like from afar (see _watch.py): equal marks, no change."""
+
+    sessions: int
+    last_update: float | None  # epoch seconds of the latest save; None when empty
+
+
+@dataclass(frozen=True)
 class SessionSummary:
     """One session as listed: everything but the state itself."""
 
