@@ -8,14 +8,19 @@ The timer is injected (a list of pending callbacks the test fires), so no kernel
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from IPython.core.displaypub import CapturingDisplayPublisher
+from IPython.core.interactiveshell import InteractiveShell
 
 from tests.conftest import StorageFactory
 from wfnb import WorkflowStorage
+from wfnb.notebook import _inspector
 from wfnb.notebook._inspector import StateInspector
+from wfnb.notebook._inspector_live import INTERVAL
 from wfnb.storage import ChangeMark
 
 
@@ -180,3 +185,77 @@ def test_a_failing_check_is_reported_and_retried(
     timer.fire()
     assert inspector.status == "live refresh failed: database is away"
     assert len(timer.pending) == 1
+
+
+# -- switching away from unsaved text ------------------------------------------------------
+
+
+def test_switching_with_unsaved_text_asks_first(
+    make_storage: StorageFactory, shown: Callable[..., StateInspector]
+) -> None:
+    storage = make_storage()
+    for name in ("a", "b"):
+        storage.save(name, {"name": name}, expected_version=0)
+    inspector = shown(storage, session_id="a")
+    view = inspector.view
+    assert view.discard_row.layout.display == "none"
+    inspector.state_text = '{"name": "mine"}'
+    view.rows.value = "b"  # a person clicks another session
+    assert inspector.selected == "a" and inspector.state_text == '{"name": "mine"}'
+    assert view.rows.value == "a"
+    assert view.discard_row.layout.display == ""
+    assert view.discard_label.value == "Discard your unsaved changes and show 'b'?"
+    assert "unsaved changes" in inspector.status
+    view.discard_no.click()
+    assert view.discard_row.layout.display == "none"
+    assert inspector.selected == "a" and inspector.state_text == '{"name": "mine"}'
+    view.rows.value = "b"
+    view.discard_yes.click()
+    assert inspector.selected == "b" and '"b"' in inspector.state_text
+    assert view.discard_row.layout.display == "none"
+    inspector.state_text = "{}"
+    assert not inspector.select("a")  # a script is asked the same way
+    assert inspector.select("a", discard=True) and inspector.selected == "a"
+    inspector.state_text = "{}"
+    assert inspector.refresh() and inspector.state_text != "{}"  # Refresh reloads, as before
+
+
+# -- the static snapshot -------------------------------------------------------------------
+
+XSS = "<img src=x onerror=alert(1)>"
+
+
+def test_the_display_carries_an_escaped_snapshot(
+    make_storage: StorageFactory, timer: Timer
+) -> None:
+    storage = make_storage()
+    storage.save(XSS, {"note": XSS, "big": "y" * 30_000}, expected_version=0,
+                 workflow_name="<b>wf</b>")
+    storage.save("plain", {"n": 1}, expected_version=0)
+    inspector = StateInspector(storage, session_id=XSS, schedule=timer)
+    bundle = inspector._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle
+    snapshot = bundle["text/html"]
+    assert "<img" not in snapshot and "<b>wf" not in snapshot and "<script" not in snapshot
+    assert "&lt;img src=x onerror=alert(1)&gt;" in snapshot and "&lt;b&gt;wf" in snapshot
+    assert "plain" in snapshot and "page 1 of 1 · 2 sessions" in snapshot
+    assert "a snapshot taken" in snapshot and "more characters not in the snapshot" in snapshot
+    assert len(snapshot) < 25_000
+    inspector.select("plain")
+    assert '&quot;n&quot;: 1' in inspector.snapshot()  # taken again when displayed again
+    inspector.close()
+
+
+def test_the_interval_is_a_magics_setting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    shell = InteractiveShell.instance(display_pub_class=CapturingDisplayPublisher)
+    monkeypatch.chdir(tmp_path)
+    for cell in ("%load_ext wfnb", "%workflow_state"):
+        assert shell.run_cell(cell).success  # type: ignore[no-untyped-call]
+    (default,) = _inspector._live
+    assert default.poller.interval == INTERVAL == 2.0
+    default.close()
+    assert shell.run_cell(  # type: ignore[no-untyped-call]
+        "%config WorkflowMagics.live_interval = 0.5\n%workflow_state").success
+    (tuned,) = _inspector._live
+    assert tuned.poller.interval == 0.5
+    tuned.close()

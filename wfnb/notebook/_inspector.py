@@ -14,6 +14,7 @@ what it shows in _inspector_render.py.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import weakref
 from collections.abc import Callable
@@ -25,6 +26,7 @@ from wfnb._format import plural, pretty_json
 from wfnb.notebook import _inspector_render as render
 from wfnb.notebook._inspector_actions import EditActions, Selection, action
 from wfnb.notebook._inspector_live import Poller, Schedule, kernel_schedule
+from wfnb.notebook._inspector_snapshot import snapshot_html
 from wfnb.notebook._inspector_view import InspectorView
 from wfnb.storage import SessionSummary, VersionInfo, WorkflowStorage
 
@@ -94,6 +96,9 @@ class StateInspector:
             v.revert_button: self.revert, v.delete_button: self.delete,
             v.export_button: self.export, v.import_button: self.import_,
             v.restore_button: lambda: self.restore(v.versions.value),
+            v.discard_yes: lambda: v.switch_to is not None and self.select(
+                v.switch_to, discard=True),
+            v.discard_no: self.keep_editing,
         }
         for button, method in clicks.items():
             v.on_click(button, method)
@@ -107,7 +112,15 @@ class StateInspector:
         """The widget, and a static snapshot (text/html) for where widgets cannot render;
         being shown starts the live checks (see _inspector_live.py)."""
         self.poller.start()
-        return self.widget._repr_mimebundle_(**kwargs)
+        bundle = self.widget._repr_mimebundle_(**kwargs)
+        bundle["text/html"] = self.snapshot()
+        return bundle
+
+    def snapshot(self) -> str:
+        """The page and the selected state now, as static escaped HTML
+        (_inspector_snapshot.py)."""
+        return snapshot_html(self._summaries, str(self.view.page_label.value), self._selection,
+                             dt.datetime.now(dt.timezone.utc))
 
     def close(self) -> None:
         """Close the panel's widgets and stop refreshing (after runs and live)."""
@@ -276,14 +289,33 @@ class StateInspector:
     # -- the selected session ------------------------------------------------------------
 
     @action("select")
-    def select(self, session_id: str) -> bool:
-        """Show ``session_id``: read its state (and only its), history and runs."""
+    def select(self, session_id: str, *, discard: bool = False) -> bool:
+        """Show ``session_id``: read its state (and only its), history and runs.
+
+        With unsaved text in the editor, switching to another session only asks (the
+        "Discard changes?" row; Yes, or ``discard=True``, switches and drops the text).
+        """
+        current = self.selected
+        if session_id != current and self.dirty and not discard:
+            self.view.ask_discard(session_id)
+            with self.view.sync():
+                self.view.rows.value = current if current in self.sessions else None
+            self._say(f"session {current!r} has unsaved changes: discard them to show "
+                      f"{session_id!r}? (Yes / No below)", "warn")
+            return False
+        self.view.drop_discard()
         self._selection = Selection(session_id)
         with self.view.sync():
             self.view.rows.value = session_id if session_id in self.sessions else None
         if not self.reload():
             return False
         self._say(f"session {session_id!r}, version {self._selection.base_version}", "ok")
+        return True
+
+    def keep_editing(self) -> bool:
+        """Answer No to "Discard changes?": stay on the session being edited."""
+        self.view.drop_discard()
+        self._say(f"still editing session {self.selected!r}; Save or Revert when done")
         return True
 
     def reload(self) -> bool:
