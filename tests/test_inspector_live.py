@@ -7,6 +7,7 @@ The timer is injected (a list of pending callbacks the test fires), so no kernel
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from IPython.core.displaypub import CapturingDisplayPublisher
 from IPython.core.interactiveshell import InteractiveShell
 
 from tests.conftest import StorageFactory
-from wfnb import WorkflowStorage
+from wfnb import SqliteWorkflowStorage, WorkflowStorage
 from wfnb.notebook import _inspector
 from wfnb.notebook._inspector import StateInspector
 from wfnb.notebook._inspector_live import INTERVAL
@@ -259,3 +260,40 @@ def test_the_interval_is_a_magics_setting(tmp_path: Path, monkeypatch: pytest.Mo
     (tuned,) = _inspector._live
     assert tuned.poller.interval == 0.5
     tuned.close()
+
+
+# -- in a real kernel ------------------------------------------------------------------------
+
+
+@pytest.mark.kernel
+def test_a_real_kernel_notices_a_write_from_this_process_while_idle(tmp_path: Path) -> None:
+    """The default schedule (the kernel's event loop) ticks between cells, with no click."""
+    from jupyter_client.manager import start_new_kernel
+
+    db = tmp_path / "live.db"
+    writer = SqliteWorkflowStorage("live", db)
+    writer.save("first", {"n": 1}, expected_version=0)
+    manager, client = start_new_kernel(kernel_name="python3", cwd=str(tmp_path))
+    printed: list[str] = []
+
+    def run(code: str) -> None:
+        reply = client.execute_interactive(code, timeout=60, output_hook=lambda message: (
+            printed.append(message["content"].get("text", ""))))
+        assert reply["content"]["status"] == "ok", reply["content"]
+
+    try:
+        run("from IPython.display import display\nfrom wfnb import SqliteWorkflowStorage\n"
+            "from wfnb.notebook._inspector import StateInspector\n"
+            f"inspector = StateInspector(SqliteWorkflowStorage('live', {str(db)!r}), "
+            "session_id='first', live_interval=0.2)\ndisplay(inspector)")
+        writer.save("second", {"n": 2}, expected_version=0)
+        writer.save("first", {"n": 10}, expected_version=1)
+        time.sleep(1.5)  # the kernel is idle: its loop runs the checks
+        run("print(inspector.sessions, inspector.state_text.replace(chr(10), ''), "
+            "inspector.status)")
+    finally:
+        client.stop_channels()
+        manager.shutdown_kernel(now=True)
+        writer.close()
+    assert ("['first', 'second'] {  \"n\": 10} session 'first' updated by another writer: "
+            "now version 2") in "".join(printed)
