@@ -276,9 +276,12 @@ def test_a_real_kernel_notices_a_write_from_this_process_while_idle(tmp_path: Pa
     manager, client = start_new_kernel(kernel_name="python3", cwd=str(tmp_path))
     printed: list[str] = []
 
+    def keep(message: dict[str, Any]) -> None:
+        if message["msg_type"] == "stream":
+            printed.append(message["content"]["text"])
+
     def run(code: str) -> None:
-        reply = client.execute_interactive(code, timeout=60, output_hook=lambda message: (
-            printed.append(message["content"].get("text", ""))))
+        reply = client.execute_interactive(code, timeout=60, output_hook=keep)
         assert reply["content"]["status"] == "ok", reply["content"]
 
     try:
@@ -288,12 +291,16 @@ def test_a_real_kernel_notices_a_write_from_this_process_while_idle(tmp_path: Pa
             "session_id='first', live_interval=0.2)\ndisplay(inspector)")
         writer.save("second", {"n": 2}, expected_version=0)
         writer.save("first", {"n": 10}, expected_version=1)
-        time.sleep(1.5)  # the kernel is idle: its loop runs the checks
-        run("print(inspector.sessions, inspector.state_text.replace(chr(10), ''), "
-            "inspector.status)")
+        expected = ("['first', 'second'] {  \"n\": 10} session 'first' updated by another "
+                    "writer: now version 2")
+        for _ in range(20):  # the kernel is idle between these cells: its loop runs the checks
+            time.sleep(0.5)
+            run("print(inspector.sessions, inspector.state_text.replace(chr(10), ''), "
+                "inspector.status)")
+            if expected in "".join(printed):
+                break
     finally:
         client.stop_channels()
         manager.shutdown_kernel(now=True)
         writer.close()
-    assert ("['first', 'second'] {  \"n\": 10} session 'first' updated by another writer: "
-            "now version 2") in "".join(printed)
+    assert expected in "".join(printed)
