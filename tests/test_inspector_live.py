@@ -262,6 +262,21 @@ def test_the_interval_is_a_magics_setting(tmp_path: Path, monkeypatch: pytest.Mo
     tuned.close()
 
 
+def test_a_re_run_state_cell_leaves_one_panel_polling(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Running `%workflow_state` again stops the older panel's checks (it stays usable)."""
+    shell = InteractiveShell.instance(display_pub_class=CapturingDisplayPublisher)
+    monkeypatch.chdir(tmp_path)
+    for _ in range(3):
+        assert shell.run_cell("%load_ext wfnb\n%workflow_state").success  # type: ignore[no-untyped-call]
+    panels = list(_inspector._live)
+    assert len(panels) == 3
+    assert sorted(panel.poller.running for panel in panels) == [False, False, True]
+    for panel in panels:
+        panel.close()
+
+
 # -- in a real kernel ------------------------------------------------------------------------
 
 

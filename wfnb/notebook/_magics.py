@@ -6,7 +6,7 @@ import argparse
 import contextlib
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class, no_var_expand
@@ -21,6 +21,9 @@ from wfnb.notebook._inline import AsyncInlineWorkflow, InlineWorkflow, compile_b
 from wfnb.notebook._live import RunInfo
 from wfnb.notebook._runner import Deferred, show
 from wfnb.storage import SqliteWorkflowStorage, WorkflowStorage
+
+if TYPE_CHECKING:  # imported when first shown: runs need no inspector
+    from wfnb.notebook._inspector import StateInspector
 
 
 @magics_class
@@ -48,6 +51,7 @@ class WorkflowMagics(Magics):
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         super().__init__(shell, **kwargs)
         self._storages: dict[tuple[str, str], WorkflowStorage] = {}
+        self._panels: dict[int, StateInspector] = {}  # the newest panel shown per storage
 
     @property
     def _shell(self) -> InteractiveShell:
@@ -123,8 +127,14 @@ class WorkflowMagics(Magics):
         from wfnb.notebook._inspector import StateInspector
 
         args = _parse(self.workflow_state, line)
-        display(StateInspector(self._storage(args), page_size=args.page_size,
-                               session_id=args.session_id, live_interval=self.live_interval))
+        storage = self._storage(args)
+        panel = StateInspector(storage, page_size=args.page_size, session_id=args.session_id,
+                               live_interval=self.live_interval)
+        older = self._panels.get(id(storage))
+        if older is not None:  # a re-run cell: one panel per storage keeps polling, not one a run
+            older.poller.stop()
+        self._panels[id(storage)] = panel
+        display(panel)
 
     def _run_inline(self, args: argparse.Namespace, body: str) -> RunResponse:
         filename = self._shell.compile.cache(body)
