@@ -29,6 +29,7 @@ from wfnb._events import RunEvent, RunResponse, ToolCall, Usage
 from wfnb._workflow import Workflow, logger
 from wfnb.storage import (
     ImportReport,
+    PageCursor,
     PostgresWorkflowStorage,
     RunRecord,
     SaveResult,
@@ -52,6 +53,7 @@ __all__ = [
     "ImportReport",
     "InvalidNameError",
     "ModelStreamError",
+    "PageCursor",
     "PostgresWorkflowStorage",
     "RunEvent",
     "RunRecord",

@@ -20,6 +20,7 @@ from wfnb.storage._families import has_table_family, table_families
 from wfnb.storage._merge import merge_or_conflict
 from wfnb.storage._models import (
     ImportReport,
+    PageCursor,
     RunRecord,
     SaveResult,
     SessionSummary,
@@ -36,6 +37,7 @@ __all__ = [
     "TAG",
     "EncodedState",
     "ImportReport",
+    "PageCursor",
     "PostgresWorkflowStorage",
     "RunRecord",
     "SaveResult",
