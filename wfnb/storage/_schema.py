@@ -11,6 +11,10 @@ For ``table_name="t"``:
 - ``t_runs``      one row per run: status, input, output, error, timings, tokens used
 - ``t_meta``      key/value rows; ``schema_version`` says which migrations have run
 
+On PostgreSQL, schema 3 adds a pg_trgm index for substring search of session ids; where the
+extension cannot be created (no privilege), the tables are still upgraded, a warning says what
+to run as a privileged user, and searches scan as before (same results, slower).
+
 Migrations are ordered and idempotent, run in one transaction on open; a database whose
 schema_version is newer than this wfnb knows is refused rather than guessed at.
 """
@@ -18,12 +22,14 @@ schema_version is newer than this wfnb knows is refused rather than guessed at.
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import sqlalchemy as sa
 
 from wfnb._errors import InvalidNameError, SchemaVersionError, StorageError
+from wfnb.storage import _search
 
 # 46: the longest derived name, ix_<name>_workflow_name, fits PostgreSQL's 63-character limit
 _TABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,45}")
@@ -115,10 +121,36 @@ def _add_run_tokens_v2(conn: sa.Connection, tables: Tables) -> None:
             conn.execute(sa.text(f'ALTER TABLE "{tables.runs.name}" ADD COLUMN {column} INTEGER'))
 
 
+def _add_trigram_search_v3(conn: sa.Connection, tables: Tables) -> None:
+    """PostgreSQL: index the folded session id by trigrams, so searching a million ids is an
+    index lookup. Tried in a savepoint: without the privilege to create the extension, the
+    upgrade goes on and searches scan (a warning names the SQL to run)."""
+    if conn.dialect.name != "postgresql":
+        return
+    statements = [f"CREATE EXTENSION IF NOT EXISTS {_search.TRIGRAM_EXTENSION}",
+                  _search.trigram_index_sql(tables.name)]
+    conn.execute(sa.text("SAVEPOINT wfnb_trigram"))
+    try:
+        for statement in statements:
+            conn.execute(sa.text(statement))
+    except sa.exc.DBAPIError as error:
+        conn.execute(sa.text("ROLLBACK TO SAVEPOINT wfnb_trigram"))
+        reason = str(error.orig).strip().splitlines()[0] if error.orig else str(error)
+        warnings.warn(
+            f"table {tables.name!r}: no trigram index for session search ({reason}); searches "
+            f"still work but scan every row. As a user allowed to, run: {'; '.join(statements)}",
+            RuntimeWarning, stacklevel=2,
+        )
+    else:
+        conn.execute(sa.text("RELEASE SAVEPOINT wfnb_trigram"))
+
+
 Migration = Callable[[sa.Connection, Tables], None]
 
 #: (schema version, migration) in order; each brings the tables from the version before it.
-MIGRATIONS: list[tuple[int, Migration]] = [(1, _create_v1), (2, _add_run_tokens_v2)]
+MIGRATIONS: list[tuple[int, Migration]] = [
+    (1, _create_v1), (2, _add_run_tokens_v2), (3, _add_trigram_search_v3),
+]
 
 
 def refuse_foreign_tables(conn: sa.Connection, tables: Tables) -> None:
