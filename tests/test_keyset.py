@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from wfnb import PageCursor, WorkflowStorage
+from wfnb import PageCursor, SessionSummary, WorkflowStorage
 
 
 def _tie(storage: WorkflowStorage, updated: dict[str, float]) -> None:
@@ -18,8 +18,8 @@ def _tie(storage: WorkflowStorage, updated: dict[str, float]) -> None:
                          .values(updated_at=when))
 
 
-def _ids(rows: list[object]) -> list[str]:
-    return [row.session_id for row in rows]  # type: ignore[attr-defined]
+def _ids(rows: list[SessionSummary]) -> list[str]:
+    return [row.session_id for row in rows]
 
 
 def test_keyset_pages_walk_every_session_once_in_order_under_ties(

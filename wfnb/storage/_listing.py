@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from wfnb.storage._database import Database
 from wfnb.storage._models import PageCursor, SessionSummary, timestamp
-from wfnb.storage._search import check_text, contains
+from wfnb.storage._search import check_text, contains, narrowed
 
 PAGE = 500  # sessions per query when paging, ids per IN (...) when looking up
 
@@ -23,6 +23,8 @@ def filters(
     found: list[sa.ColumnElement[bool]] = []
     if search:
         found.append(contains(s.c.session_id, search, db.dialect))
+        if db.search_table is not None:
+            found.extend(narrowed(s, db.search_table, search))
     if workflow_name is not None:
         found.append(s.c.workflow_name == check_text(workflow_name, "workflow_name"))
     return found
@@ -47,12 +49,12 @@ def list_sessions(
     order = newest_first
     if after is not None:
         edge = _cursor(after)
-        where.append(sa.or_(s.c.updated_at < edge.updated_at, sa.and_(
-            s.c.updated_at == edge.updated_at, s.c.session_id > edge.session_id)))
+        where += [s.c.updated_at <= edge.updated_at,  # a range the index seeks to
+                  sa.or_(s.c.updated_at < edge.updated_at, s.c.session_id > edge.session_id)]
     if before is not None:
         edge = _cursor(before)
-        where.append(sa.or_(s.c.updated_at > edge.updated_at, sa.and_(
-            s.c.updated_at == edge.updated_at, s.c.session_id < edge.session_id)))
+        where += [s.c.updated_at >= edge.updated_at,
+                  sa.or_(s.c.updated_at > edge.updated_at, s.c.session_id < edge.session_id)]
         if after is None:  # read backwards from the edge, then put the page in order
             order = (s.c.updated_at.asc(), s.c.session_id.desc())
     query = (

@@ -11,8 +11,9 @@ For ``table_name="t"``:
 - ``t_runs``      one row per run: status, input, output, error, timings, tokens used
 - ``t_meta``      key/value rows; ``schema_version`` says which migrations have run
 
-On PostgreSQL, schema 3 adds a pg_trgm index for substring search of session ids; where the
-extension cannot be created (no privilege), the tables are still upgraded, a warning says what
+Schema 3 indexes session ids for substring search (PostgreSQL: a pg_trgm GIN index; SQLite:
+an FTS5 trigram table ``t_search`` kept by triggers); where that cannot be created (no privilege
+for the extension, an SQLite built without FTS5), the tables are still upgraded, a warning says what
 to run as a privileged user, and searches scan as before (same results, slower).
 
 Migrations are ordered and idempotent, run in one transaction on open; a database whose
@@ -122,13 +123,15 @@ def _add_run_tokens_v2(conn: sa.Connection, tables: Tables) -> None:
 
 
 def _add_trigram_search_v3(conn: sa.Connection, tables: Tables) -> None:
-    """PostgreSQL: index the folded session id by trigrams, so searching a million ids is an
-    index lookup. Tried in a savepoint: without the privilege to create the extension, the
-    upgrade goes on and searches scan (a warning names the SQL to run)."""
-    if conn.dialect.name != "postgresql":
-        return
-    statements = [f"CREATE EXTENSION IF NOT EXISTS {_search.TRIGRAM_EXTENSION}",
-                  _search.trigram_index_sql(tables.name)]
+    """Index the folded session id by trigrams, so searching a million ids is an index lookup:
+    a pg_trgm GIN index on PostgreSQL, an FTS5 trigram table ``T_search`` on SQLite. Tried in a
+    savepoint: without the privilege (or an SQLite without FTS5), the upgrade goes on and
+    searches scan (a warning names the SQL to run)."""
+    if conn.dialect.name == "postgresql":
+        statements = [f"CREATE EXTENSION IF NOT EXISTS {_search.TRIGRAM_EXTENSION}",
+                      _search.trigram_index_sql(tables.name)]
+    else:
+        statements = _search.sqlite_search_sql(tables.name)
     conn.execute(sa.text("SAVEPOINT wfnb_trigram"))
     try:
         for statement in statements:
@@ -172,6 +175,14 @@ def refuse_foreign_tables(conn: sa.Connection, tables: Tables) -> None:
             )
         if table is tables.meta and stored_schema_version(conn, tables) > 0:
             return  # wfnb's own (a later migration may add columns the others lack so far)
+
+
+def search_table(conn: sa.Connection, tables: Tables) -> str | None:
+    """SQLite: the FTS5 table searches look ids up in, if schema 3 could make it."""
+    name = f"{tables.name}_search"
+    if conn.dialect.name == "sqlite" and sa.inspect(conn).has_table(name):
+        return name
+    return None
 
 
 def stored_schema_version(conn: sa.Connection, tables: Tables) -> int:
