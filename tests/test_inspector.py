@@ -552,3 +552,31 @@ def test_100000_sessions_page_without_reading_states(
     assert inspector.pages == 1 and len(inspector.sessions) == 20
     assert reads == []  # no state read until one is selected
     assert inspector.select(inspector.sessions[0]) and len(reads) == 1
+
+
+def test_pages_are_keyset_seeks_and_counting_stops_at_its_limit(
+    storage: WorkflowStorage, inspect: Inspect, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for n in range(23):
+        storage.save(f"s{n:02d}", {}, expected_version=0)
+    monkeypatch.setattr(_inspector, "COUNT_LIMIT", 10)
+    listed: list[dict[str, Any]] = []
+    list_sessions = storage.list_sessions
+
+    def recorded(**kwargs: Any) -> Any:
+        listed.append(kwargs)
+        return list_sessions(**kwargs)
+
+    monkeypatch.setattr(storage, "list_sessions", recorded)
+    inspector = inspect(storage, page_size=5)
+    assert inspector.view.page_label.value == "page 1 of more than 2 · more than 10 sessions"
+    seen = list(inspector.sessions)
+    while not inspector.view.next.disabled:
+        assert inspector.next_page()
+        seen += inspector.sessions
+    assert seen == [f"s{n:02d}" for n in range(22, -1, -1)] and inspector.page == 5
+    assert inspector.prev_page() and inspector.sessions == [f"s{n:02d}" for n in range(7, 2, -1)]
+    inspector.relist()  # a re-read finds the page the way it was found
+    assert inspector.sessions == [f"s{n:02d}" for n in range(7, 2, -1)]
+    assert all("offset" not in kwargs for kwargs in listed)
+    assert {"after", "before"} <= {key for kwargs in listed for key in kwargs}

@@ -88,3 +88,9 @@ def test_a_capped_count_stops_at_its_limit(storage: WorkflowStorage) -> None:
     assert storage.count_sessions(limit=3) == 3
     assert storage.count_sessions(limit=10) == storage.count_sessions() == 5
     assert storage.count_sessions(search="s4", limit=3) == 1
+
+
+def test_before_the_end_lists_the_last_page(storage: WorkflowStorage) -> None:
+    for n in range(5):
+        storage.save(f"s{n}", {}, expected_version=0)
+    assert _ids(storage.list_sessions(limit=2, before=PageCursor.end())) == ["s1", "s0"]

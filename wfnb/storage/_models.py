@@ -17,10 +17,16 @@ def timestamp(seconds: float) -> dt.datetime:
 class PageCursor:
     """Where a page of ``list_sessions`` ends: the row's stored ``updated_at`` (exact, not the
     rounded datetime) and its id, which breaks ties. Pass it, or the row, as ``after=`` for
-    the next page or ``before=`` for the previous one."""
+    the next page or ``before=`` for the previous one; ``before=PageCursor.end()`` lists the
+    last page (the oldest sessions)."""
 
     updated_at: float
     session_id: str
+
+    @classmethod
+    def end(cls) -> PageCursor:
+        """The edge past the oldest session."""
+        return cls(float("-inf"), "")
 
 
 @dataclass(frozen=True)
