@@ -122,11 +122,11 @@ class StateInspector:
     @property
     def state_text(self) -> str:
         """The editor's text (settable); Save stores it."""
-        return str(self.view.editor.value)
+        return self.view.editor_text
 
     @state_text.setter
     def state_text(self, text: str) -> None:
-        self.view.editor.value = text
+        self.view.editor_text = text
 
     @property
     def dirty(self) -> bool:
@@ -339,7 +339,7 @@ class StateInspector:
             self.storage.runs(sid, limit=50),
         )
         self.view.edit_diff.value = self.view.history_diff.value = ""
-        self.view.editor.value = self._selection.text
+        self.view.editor_text = self._selection.text
         self._show_session(problem)
         if problem is not None:
             self._say(problem, "error")
@@ -366,7 +366,7 @@ class StateInspector:
         """Select nothing (the session is gone)."""
         self._selection = Selection()
         v = self.view
-        v.editor.value = v.edit_diff.value = v.history_diff.value = ""
+        v.editor_text = v.edit_diff.value = v.history_diff.value = ""
         self._show_session(None)
         with v.sync():
             v.rows.value = None
