@@ -1,4 +1,4 @@
-"""State inspector benchmark: how fast the widget pages, searches and selects in 100,000 sessions.
+"""State inspector benchmark: how fast the widget pages, searches and selects in 1,000,000 sessions.
 
 Run with ``make bench-inspector`` (``python bench/inspector.py`` in the venv). It measures SQLite
 (a file in a temporary folder) and, when ``WFNB_TEST_POSTGRES_URL`` is set, PostgreSQL too.
@@ -44,7 +44,8 @@ from wfnb.storage import encode_state
 
 WORKFLOWS = ("BlogPostGenerator", "Summarizer", "notes", "Translator", "Researcher")
 LIMITS_MS = {"construct + first page": 300.0}
-DEFAULT_LIMIT_MS = 150.0
+DEFAULT_LIMIT_MS = 100.0
+DEEP_PAGE = 25_000  # half a million sessions in, at 20 a page
 
 
 def insert_sessions(storage: wfnb.WorkflowStorage, count: int, *, start: float = 1.7e9) -> None:
@@ -109,6 +110,7 @@ def measure(storage: wfnb.WorkflowStorage, count: int, repeat: int) -> dict[str,
     inspector = StateInspector(storage)
     hit = f"{count // 3:06d}"[:4]  # a substring of a few hundred ids
     picks = iter(range(count // 2, count))  # a session not read before, each time
+    deep = min(DEEP_PAGE, count // inspector.page_size // 2)
 
     def unfiltered(page: int = 1) -> None:
         inspector.search("")
@@ -119,9 +121,14 @@ def measure(storage: wfnb.WorkflowStorage, count: int, repeat: int) -> dict[str,
         "construct + first page": (lambda: None, lambda: StateInspector(storage).close()),
         "next page": (unfiltered, inspector.next_page),
         "previous page": (lambda: unfiltered(3), inspector.prev_page),
-        "last page": (unfiltered, lambda: inspector.go_to_page(inspector.pages)),
+        f"deep next page (from page {deep:,})": (lambda: unfiltered(deep), inspector.next_page),
+        f"deep previous page (from page {deep:,})": (lambda: unfiltered(deep),
+                                                     inspector.prev_page),
         f"search hit ({hit!r})": (unfiltered, lambda: inspector.search(hit)),
         "search miss": (unfiltered, lambda: inspector.search("no-such-session")),
+        "search common ('ssion-1', 1 in 9 ids)": (unfiltered,
+                                                  lambda: inspector.search("ssion-1")),
+        "search short ('-9', no trigram)": (unfiltered, lambda: inspector.search("-9")),
         "workflow filter": (unfiltered, lambda: inspector.filter_workflow(WORKFLOWS[1])),
         "select": (lambda: None, lambda: inspector.select(f"session-{next(picks):06d}")),
         "select (1 MB state)": (lambda: None, lambda: inspector.select("session-000000")),
@@ -165,8 +172,8 @@ def report(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sessions", type=int, default=100_000)
-    parser.add_argument("--repeat", type=int, default=15)
+    parser.add_argument("--sessions", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=9)
     args = parser.parse_args()
     began = time.perf_counter()
     versions = ", ".join(f"{name} {metadata.version(name)}"
