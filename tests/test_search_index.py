@@ -1,4 +1,4 @@
-"""Trigram indexes for session search (schema 3): PostgreSQL's pg_trgm index, created on open
+"""Trigram indexes for session search (schema 4): PostgreSQL's pg_trgm index, created on open
 and on upgrade, used by the search query, with a clear fallback when the extension cannot be
 created; SQLite's FTS5 trigram table, kept in step with the sessions by triggers."""
 
@@ -98,16 +98,16 @@ def test_search_uses_the_trigram_index(storage: WorkflowStorage) -> None:
 
 
 @pytest.mark.postgres
-def test_an_existing_schema_2_table_gets_the_index_on_open(make_storage: StorageFactory) -> None:
+def test_an_existing_schema_3_table_gets_the_index_on_open(make_storage: StorageFactory) -> None:
     old = make_storage()
     old.save("keep-me", {"a": 1}, expected_version=0)
     assert old.db.engine is not None
-    with old.db.engine.begin() as conn:  # as wfnb before schema 3 left it
+    with old.db.engine.begin() as conn:  # as wfnb before schema 4 left it
         conn.execute(sa.text(f'DROP INDEX "ix_{old.table_name}_id_trgm"'))
-        conn.execute(sa.text(f"UPDATE \"{old.table_name}_meta\" SET value = '2' "
+        conn.execute(sa.text(f"UPDATE \"{old.table_name}_meta\" SET value = '3' "
                              "WHERE key = 'schema_version'"))
     upgraded = make_storage()
-    assert upgraded.schema_version == 3 == _schema.MIGRATIONS[-1][0]
+    assert upgraded.schema_version == 4 == _schema.MIGRATIONS[-1][0]
     assert f"ix_{old.table_name}_id_trgm" in _indexes(upgraded)
     assert [s.session_id for s in upgraded.list_sessions(search="KEEP")] == ["keep-me"]
 
@@ -125,28 +125,28 @@ def test_without_the_extension_the_upgrade_warns_and_search_still_works(
     text = str(warning.message)
     assert "no trigram index for session search" in text and storage.table_name in text
     assert "CREATE EXTENSION IF NOT EXISTS wfnb_no_such_extension" in text
-    assert storage.schema_version == 3
+    assert storage.schema_version == 4
     assert f"ix_{storage.table_name}_id_trgm" not in _indexes(storage)
     storage.save("a_B", {}, expected_version=0)
     storage.save("aXb", {}, expected_version=0)
     assert [s.session_id for s in storage.list_sessions(search="A_b")] == ["a_B"]
 
 
-def test_an_existing_sqlite_schema_2_table_gets_its_search_table_on_open(
+def test_an_existing_sqlite_schema_3_table_gets_its_search_table_on_open(
     make_storage: StorageFactory,
 ) -> None:
     old = make_storage()
     old.save("Keep-Me", {"a": 1}, expected_version=0)
     assert old.db.engine is not None
-    with old.db.engine.begin() as conn:  # as wfnb before schema 3 left it
+    with old.db.engine.begin() as conn:  # as wfnb before schema 4 left it
         for kind in ("insert", "delete", "update"):
             conn.execute(sa.text(f'DROP TRIGGER "{old.table_name}_search_{kind}"'))
         conn.execute(sa.text(f'DROP TABLE "{old.table_name}_search"'))
-        conn.execute(sa.text(f"UPDATE \"{old.table_name}_meta\" SET value = '2' "
+        conn.execute(sa.text(f"UPDATE \"{old.table_name}_meta\" SET value = '3' "
                              "WHERE key = 'schema_version'"))
     old.close()
     upgraded = make_storage()
-    assert upgraded.schema_version == 3
+    assert upgraded.schema_version == 4
     assert [s.session_id for s in upgraded.list_sessions(search="KEEP-m")] == ["Keep-Me"]
     upgraded.save("keep-too", {}, expected_version=0)
     assert upgraded.count_sessions(search="keep") == 2

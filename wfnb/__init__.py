@@ -19,6 +19,7 @@ from wfnb._errors import (
     SessionConflictError,
     SessionNotFoundError,
     StorageError,
+    UnkeyableArgumentError,
     UnknownChunkError,
     UnstorableStateError,
     WfnbError,
@@ -26,6 +27,7 @@ from wfnb._errors import (
     WorkflowRunError,
 )
 from wfnb._events import RunEvent, RunResponse, ToolCall, Usage
+from wfnb._steps import step
 from wfnb._workflow import Workflow, logger
 from wfnb.storage import (
     ImportReport,
@@ -35,6 +37,7 @@ from wfnb.storage import (
     SaveResult,
     SessionSummary,
     SqliteWorkflowStorage,
+    StepRecord,
     StoredSession,
     VersionInfo,
     WorkflowStorage,
@@ -65,9 +68,11 @@ __all__ = [
     "SessionSummary",
     "SqliteWorkflowStorage",
     "StateInspector",
+    "StepRecord",
     "StorageError",
     "StoredSession",
     "ToolCall",
+    "UnkeyableArgumentError",
     "UnknownChunkError",
     "UnstorableStateError",
     "Usage",
@@ -81,6 +86,7 @@ __all__ = [
     "logger",
     "register_chunk_adapter",
     "show",
+    "step",
 ]
 
 

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from wfnb._events import ToolCall, Usage
+from wfnb._format import noun
 from wfnb.notebook._aside import Aside
 from wfnb.notebook._markdown import escape, piece_html
 from wfnb.notebook._split import BlockSplitter, Joint
@@ -51,10 +52,15 @@ class RunInfo:
     workflow: str | None = None
     session_id: str | None = None
     run_id: str | None = None
-    chunks: int = 0
+    chunks: int = 0  # chunks that carried answer text
+    tool_calls: int = 0
     cached: bool = False
     started: float = 0.0
     usage: Usage | None = None
+    step: str | None = None  # the step running or served last
+    step_served: bool = False  # ... served from its record
+    steps_run: int = 0
+    steps_served: int = 0
 
     def line(self, state: str, now: float) -> str:
         parts = [state]
@@ -65,11 +71,18 @@ class RunInfo:
         if self.run_id:
             parts.append(f"run {self.run_id[:8]}")
         parts.append(f"{now - self.started:.1f} s")
-        parts.append(f"{self.chunks} chunk{'s' if self.chunks != 1 else ''}")
+        parts.append(f"{self.chunks} {noun(self.chunks, 'chunk')}")
+        if self.tool_calls:
+            parts.append(f"{self.tool_calls} {noun(self.tool_calls, 'tool call')}")
         if self.usage is not None:
             parts.append(str(self.usage))
         if self.cached:
             parts.append("from session_state")
+        if self.step is not None and state == "running":
+            served = " (served from the record)" if self.step_served else ""
+            parts.append(f"step {self.step}{served}")
+        if self.steps_run or self.steps_served:
+            parts.append(f"steps: {self.steps_run} run, {self.steps_served} served")
         return " · ".join(parts)
 
 
@@ -83,6 +96,8 @@ class View(Protocol):
     def call(self, call: ToolCall) -> None: ...
 
     def tick(self) -> None: ...
+
+    def status(self) -> None: ...
 
     def finish(self, state: str) -> None: ...
 
@@ -141,6 +156,12 @@ class LiveView:
         self._refresh_when_due()
 
     def _refresh_when_due(self) -> None:
+        self._unshown = True
+        if self._clock() >= self._next_refresh:
+            self.tick()
+
+    def status(self) -> None:
+        """The status line changed (a step began): show it with the next refresh."""
         self._unshown = True
         if self._clock() >= self._next_refresh:
             self.tick()
@@ -268,6 +289,9 @@ class TextView:
 
     def tick(self) -> None:
         """Nothing to do: text is written as it comes."""
+
+    def status(self) -> None:
+        """Nothing to do: the status line is written at the end."""
 
     def finish(self, state: str) -> None:
         self._end_aside()

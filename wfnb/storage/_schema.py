@@ -9,12 +9,14 @@ For ``table_name="t"``:
                   version before it (see _delta.py); the current state is the newest full row
                   with the deltas after it, so a save writes only what changed
 - ``t_runs``      one row per run: status, input, output, error, timings, tokens used
+- ``t_steps``     one row per step a run executed or was served (see _steps.py): its key,
+                  status, output (exact JSON bytes, as states are stored), error, timings
 - ``t_meta``      key/value rows; ``schema_version`` says which migrations have run
 
-Schema 3 indexes session ids for substring search (PostgreSQL: a pg_trgm GIN index; SQLite:
+Schema 4 indexes session ids for substring search (PostgreSQL: a pg_trgm GIN index; SQLite:
 an FTS5 trigram table ``t_search`` kept by triggers); where that cannot be created (no privilege
-for the extension, an SQLite built without FTS5), the tables are still upgraded, a warning says what
-to run as a privileged user, and searches scan as before (same results, slower).
+for the extension, an SQLite built without FTS5), the tables are still upgraded, a warning
+says what to run as a privileged user, and searches scan as before (same results, slower).
 
 Migrations are ordered and idempotent, run in one transaction on open; a database whose
 schema_version is newer than this wfnb knows is refused rather than guessed at.
@@ -56,6 +58,7 @@ class Tables:
     versions: sa.Table
     runs: sa.Table
     meta: sa.Table
+    steps: sa.Table
 
     @classmethod
     def define(cls, name: str) -> Tables:
@@ -104,7 +107,30 @@ class Tables:
             sa.Column("key", sa.Text, primary_key=True),
             sa.Column("value", sa.Text, nullable=False),
         )
-        return cls(name, sessions, versions, runs, meta)
+        steps = sa.Table(
+            f"{name}_steps", metadata,
+            sa.Column("step_id", sa.Text, primary_key=True),
+            sa.Column("session_id", sa.Text, nullable=False),
+            sa.Column("workflow_name", sa.Text, nullable=True),
+            sa.Column("run_id", sa.Text, nullable=True),
+            sa.Column("key", sa.Text, nullable=False),
+            sa.Column("name", sa.Text, nullable=False),
+            sa.Column("status", sa.Text, nullable=False),
+            sa.Column("served_from", sa.Text, nullable=True),  # NULL: the body ran
+            sa.Column("output", sa.LargeBinary, nullable=True),
+            sa.Column("tagged", sa.Boolean, nullable=False),
+            sa.Column("error", sa.Text, nullable=True),
+            sa.Column("started_at", sa.Float, nullable=False),
+            sa.Column("ended_at", sa.Float, nullable=True),
+            sa.Index(f"ix_{name}_steps_time", "session_id", "started_at"),
+        )
+        # lookups read only completed records whose body ran: served records (one per call of
+        # every later run, same key) stay out of these indexes, so a lookup never walks them
+        servable = sa.and_(steps.c.status == "completed", steps.c.served_from.is_(None))
+        for index, scope in (("key", "session_id"), ("wf_key", "workflow_name")):
+            sa.Index(f"ix_{name}_steps_{index}", steps.c[scope], steps.c.key, steps.c.ended_at,
+                     steps.c.step_id, sqlite_where=servable, postgresql_where=servable)
+        return cls(name, sessions, versions, runs, meta, steps)
 
 
 def _create_v1(conn: sa.Connection, tables: Tables) -> None:
@@ -122,7 +148,12 @@ def _add_run_tokens_v2(conn: sa.Connection, tables: Tables) -> None:
             conn.execute(sa.text(f'ALTER TABLE "{tables.runs.name}" ADD COLUMN {column} INTEGER'))
 
 
-def _add_trigram_search_v3(conn: sa.Connection, tables: Tables) -> None:
+def _add_steps_v3(conn: sa.Connection, tables: Tables) -> None:
+    """Steps: one row per ``@step`` call of a run (see _steps.py)."""
+    tables.steps.create(conn, checkfirst=True)
+
+
+def _add_trigram_search_v4(conn: sa.Connection, tables: Tables) -> None:
     """Index the folded session id by trigrams, so searching a million ids is an index lookup:
     a pg_trgm GIN index on PostgreSQL, an FTS5 trigram table ``T_search`` on SQLite. Tried in a
     savepoint: without the privilege (or an SQLite without FTS5), the upgrade goes on and
@@ -152,7 +183,7 @@ Migration = Callable[[sa.Connection, Tables], None]
 
 #: (schema version, migration) in order; each brings the tables from the version before it.
 MIGRATIONS: list[tuple[int, Migration]] = [
-    (1, _create_v1), (2, _add_run_tokens_v2), (3, _add_trigram_search_v3),
+    (1, _create_v1), (2, _add_run_tokens_v2), (3, _add_steps_v3), (4, _add_trigram_search_v4),
 ]
 
 
@@ -161,7 +192,7 @@ def refuse_foreign_tables(conn: sa.Connection, tables: Tables) -> None:
     program's ``t_runs``, say): creating the rest beside it would "work", then every save would
     fail. A family whose ``_meta`` records a schema version is wfnb's and is not looked into."""
     inspector = sa.inspect(conn)
-    for table in (tables.meta, tables.sessions, tables.versions, tables.runs):
+    for table in (tables.meta, tables.sessions, tables.versions, tables.runs, tables.steps):
         if not inspector.has_table(table.name):
             continue
         found = {column["name"] for column in inspector.get_columns(table.name)}
@@ -178,7 +209,7 @@ def refuse_foreign_tables(conn: sa.Connection, tables: Tables) -> None:
 
 
 def search_table(conn: sa.Connection, tables: Tables) -> str | None:
-    """SQLite: the FTS5 table searches look ids up in, if schema 3 could make it."""
+    """SQLite: the FTS5 table searches look ids up in, if schema 4 could make it."""
     name = f"{tables.name}_search"
     if conn.dialect.name == "sqlite" and sa.inspect(conn).has_table(name):
         return name

@@ -5,7 +5,7 @@ only: every other character, ``%``, ``_`` and ``\\`` included, matches just itse
 are folded by the database (``lower`` on SQLite, which folds ASCII only; ``translate`` on
 PostgreSQL, whose ``lower``/``ILIKE`` would follow the server's locale), so SQLite and
 PostgreSQL list the same sessions. On PostgreSQL the folded id has a pg_trgm GIN index
-(schema 3, :func:`trigram_index_sql`), so a search is an index lookup rather than a scan of
+(schema 4, :func:`trigram_index_sql`), so a search is an index lookup rather than a scan of
 every row; the ``LIKE`` above stays the rule (trigrams only narrow the rows it checks).
 
 Text that no id can hold (NUL, a lone surrogate) is refused rather than matched: SQLite would

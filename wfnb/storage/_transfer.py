@@ -1,7 +1,8 @@
 """Sessions out of a database and into another, as JSON lines.
 
 One line per session: its current state, its whole stored history (every version as a full state,
-with its number, source, run id and time) and its runs. Every state is the exact JSON text wfnb
+with its number, source, run id and time), its runs and its step records (``steps``: optional on
+import, so files written before steps existed still import). Every state is the exact JSON text wfnb
 stored (tagged types stay tagged) and every time the stored float, so an export from SQLite
 imports into PostgreSQL, or back, unchanged. An import writes each session (row, versions, runs)
 in one transaction and never overwrites one silently: see :func:`import_sessions`.
@@ -25,6 +26,7 @@ from wfnb._errors import (
     StorageError,
 )
 from wfnb._format import noun
+from wfnb.storage import _steps
 from wfnb.storage._codec import decode_state, may_hold_tags
 from wfnb.storage._database import Database, jsonb_copy
 from wfnb.storage._listing import all_session_ids, chunks, existing_sessions
@@ -124,6 +126,7 @@ def _read_record(
             sa.select(t.runs).where(t.runs.c.session_id == session_id)
             .order_by(t.runs.c.started_at, t.runs.c.run_id)
         ).all()
+        steps = _steps.export_rows(tx, session_id)
     history = [
         {"version": v.version, "source": v.source, "run_id": v.run_id,
          "created_at": v.created_at, "state": _state_json(sessions, session_id, v.version)}
@@ -142,6 +145,7 @@ def _read_record(
         "state": current.state_json,
         "history": history,
         "runs": [{key: run._mapping[key] for key in _RUN_FIELDS} for run in runs],
+        "steps": steps,
     }
 
 
@@ -167,6 +171,7 @@ class _Record:
     updated_at: float
     history: list[Row]  # version, source, run_id, created_at, state
     runs: list[Row]  # rows of the runs table
+    steps: list[Row]  # rows of the steps table
 
 
 def import_sessions(
@@ -183,9 +188,10 @@ def import_sessions(
     ``on_conflict="fail"`` a session id that already exists raises ImportConflictError, in both
     cases before anything is written. ``"skip"`` leaves existing sessions alone; ``"new-version"``
     saves the file's current state as a new version of the existing session (source ``import``;
-    a concurrent writer's changes are merged or refused as by any save; the file's history and
-    runs of that session are not imported). A run id that exists already (for a session being
-    created) is a conflict in every mode.
+    a concurrent writer's changes are merged or refused as by any save; the file's history,
+    runs and steps of that session are not imported). A run id that exists already (for a
+    session being created) is a conflict in every mode; step records already stored are left
+    out.
     """
     check_on_conflict(on_conflict)
     run_ids: dict[str, str] = {}
@@ -264,9 +270,13 @@ def _parse(line: bytes) -> _Record:
             for index, run in enumerate(_field(data, "runs", list))]
     if len({run["run_id"] for run in runs}) != len(runs):
         raise ImportFormatError("a run id appears twice in 'runs'")
+    steps = [_step_row(session_id, entry, index)
+             for index, entry in enumerate(_field(data, "steps", list) if "steps" in data else [])]
+    if len({row["step_id"] for row in steps}) != len(steps):
+        raise ImportFormatError("a step id appears twice in 'steps'")
     return _Record(
         session_id, _field(data, "workflow_name", str, nullable=True), version, state,
-        _time(data, "created_at"), _time(data, "updated_at"), versions, runs,
+        _time(data, "created_at"), _time(data, "updated_at"), versions, runs, steps,
     )
 
 
@@ -279,6 +289,27 @@ def _history_entry(entry: object, index: int) -> Row:
         "run_id": _field(item, "run_id", str, nullable=True, where=where),
         "created_at": _time(item, "created_at", where), "state": _state(item, "state", where),
     }
+
+
+def _step_row(session_id: str, entry: object, index: int) -> Row:
+    where = f"steps[{index}]."
+    item = _mapping(entry, f"steps[{index}]")
+    row: Row = {"session_id": session_id}
+    for column in ("step_id", "key", "name", "status"):
+        row[column] = _field(item, column, str, where=where)
+    for column in ("workflow_name", "run_id", "served_from", "error"):
+        row[column] = _field(item, column, str, nullable=True, where=where)
+    if not row["step_id"]:
+        raise ImportFormatError(f"{where}step_id is empty")
+    if row["status"] not in _steps.STATUSES:
+        raise ImportFormatError(f"{where}status should be one of "
+                                f"{', '.join(_steps.STATUSES)}, not {row['status']!r}")
+    output = _state(item, "output", where) if item.get("output") is not None else None
+    row["output"] = output.encode() if output is not None else None
+    row["tagged"] = row["output"] is not None and may_hold_tags(row["output"])
+    row["started_at"] = _time(item, "started_at", where)
+    row["ended_at"] = None if item.get("ended_at") is None else _time(item, "ended_at", where)
+    return row
 
 
 def _run_row(session_id: str, entry: object, index: int) -> Row:
@@ -384,6 +415,7 @@ def _insert(db: Database, record: _Record) -> bool:
             tx.connection.execute(sa.insert(t.versions), versions)
             if record.runs:
                 tx.connection.execute(sa.insert(t.runs), record.runs)
+            _steps.import_rows(tx, record.steps)
     except StorageError as exc:
         if isinstance(exc.__cause__, sa.exc.IntegrityError):  # created meanwhile (PostgreSQL)
             return False
