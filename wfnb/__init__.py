@@ -31,6 +31,7 @@ from wfnb._steps import step
 from wfnb._workflow import Workflow, logger
 from wfnb.storage import (
     ImportReport,
+    PageCursor,
     PostgresWorkflowStorage,
     RunRecord,
     SaveResult,
@@ -55,6 +56,7 @@ __all__ = [
     "ImportReport",
     "InvalidNameError",
     "ModelStreamError",
+    "PageCursor",
     "PostgresWorkflowStorage",
     "RunEvent",
     "RunRecord",

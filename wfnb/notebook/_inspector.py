@@ -2,10 +2,10 @@
 
 Built from ipywidgets 8 only (no front-end build), so it works wherever widgets do: JupyterLab 4,
 Notebook 7, VS Code. It lists sessions a page at a time through ``list_sessions`` and
-``count_sessions`` (never every session, never a state it does not show) and reads the state of
-the selected session only. Every button calls the public method of the same name, so what a
-click does and what a script does are one code path; errors become the status line, never a
-traceback in the widget log.
+``count_sessions`` (never every session, never a state it does not show; pages found by keyset
+seeks, counts capped at COUNT_LIMIT) and reads the state of the selected session only. Every
+button calls the public method of the same name, so what a click does and what a script does
+are one code path; errors become the status line, never a traceback in the widget log.
 
 This module keeps the list and the selected session; the widgets are laid out in
 _inspector_view.py, what it writes (Save, Restore, Delete, ...) is in _inspector_actions.py,
@@ -28,7 +28,9 @@ from wfnb.notebook._inspector_actions import EditActions, Selection, action
 from wfnb.notebook._inspector_live import Poller, Schedule, kernel_schedule
 from wfnb.notebook._inspector_snapshot import snapshot_html
 from wfnb.notebook._inspector_view import InspectorView
-from wfnb.storage import SessionSummary, VersionInfo, WorkflowStorage
+from wfnb.storage import PageCursor, SessionSummary, VersionInfo, WorkflowStorage
+
+COUNT_LIMIT = 100_000  # sessions counted at most: past it, "more than 100,000 sessions"
 
 _live: weakref.WeakSet[StateInspector] = weakref.WeakSet()
 
@@ -68,7 +70,9 @@ class StateInspector:
             raise ValueError(f"page_size must be at least 1, not {page_size}")
         self.storage = storage
         self.page_size = page_size
-        self._page, self._total = 1, 0
+        self._page, self._total, self._more = 1, 0, False
+        self._listed_page = 0  # the page _summaries holds
+        self._edges: tuple[int, dict[str, Any]] | None = None  # how that page was found
         self._query = ""
         self._workflow: str | None = None
         self._workflows: list[str | None] = [None]
@@ -141,11 +145,11 @@ class StateInspector:
     @property
     def state_text(self) -> str:
         """The editor's text (settable); Save stores it."""
-        return str(self.view.editor.value)
+        return self.view.editor_text
 
     @state_text.setter
     def state_text(self, text: str) -> None:
-        self.view.editor.value = text
+        self.view.editor_text = text
 
     @property
     def dirty(self) -> bool:
@@ -203,8 +207,10 @@ class StateInspector:
 
     @property
     def pages(self) -> int:
-        """How many pages the current search and filter give (at least 1)."""
-        return max(1, math.ceil(self._total / self.page_size))
+        """How many pages the current search and filter give (at least 1); counting stops at
+        COUNT_LIMIT sessions (then the pages past it are still reached with next_page)."""
+        known = max(1, math.ceil(self._total / self.page_size))
+        return max(known, self._page) if self._more else known
 
     @property
     def selected(self) -> str | None:
@@ -217,21 +223,56 @@ class StateInspector:
         return self._selection
 
     def _list(self) -> None:
-        """Count and fetch the current page: two queries, no state read."""
+        """Count (up to COUNT_LIMIT) and fetch the current page: two queries, no state read.
+
+        A page next to the one shown is a keyset seek from its edge row, the first and last
+        pages are seeks from the ends, and a re-read repeats how the page was found: only a
+        jump to a page in the middle counts rows past (OFFSET).
+        """
         query, workflow = self._query or None, self._workflow
-        self._total = self.storage.count_sessions(search=query, workflow_name=workflow)
-        self._page = min(max(self._page, 1), self.pages)
+        counted = self.storage.count_sessions(search=query, workflow_name=workflow,
+                                              limit=COUNT_LIMIT + 1)
+        self._total, self._more = min(counted, COUNT_LIMIT), counted > COUNT_LIMIT
+        shown, self._page = self._page, min(max(self._page, 1), self.pages)
         self._summaries = self.storage.list_sessions(
-            limit=self.page_size, offset=(self._page - 1) * self.page_size,
-            search=query, workflow_name=workflow,
-        )
+            limit=self.page_size, search=query, workflow_name=workflow,
+            **self._seek(shown == self._page))
         v = self.view
         with v.sync():
             v.rows.options = [(render.row_label(s), s.session_id) for s in self._summaries]
             v.rows.value = self.selected if self.selected in self.sessions else None
-        v.page_label.value = f"page {self._page} of {self.pages} · {plural(self._total, 'session')}"
+        v.page_label.value = f"page {self._page} of {self._pages_text} · {self._total_text}"
         v.prev.disabled = self._page <= 1
-        v.next.disabled = self._page >= self.pages
+        v.next.disabled = self._page >= self.pages and not (
+            self._more and len(self._summaries) == self.page_size)
+
+    def _seek(self, same_page: bool) -> dict[str, Any]:
+        """How to find page ``self._page`` (arguments for list_sessions); remembered, so a
+        re-read of the page finds it the same way."""
+        page, edges = self._page, self._edges
+        if page == 1:
+            seek: dict[str, Any] = {}
+        elif same_page and edges is not None and edges[0] == page:
+            seek = edges[1]  # the page again, as it was found
+        elif self._summaries and page == self._listed_page + 1:
+            seek = {"after": self._summaries[-1]}
+        elif self._summaries and page == self._listed_page - 1:
+            seek = {"before": self._summaries[0]}
+        elif page == self.pages and not self._more:
+            seek = {"before": PageCursor.end()}  # the oldest rows: the last page
+        else:
+            seek = {"offset": (page - 1) * self.page_size}
+        self._edges, self._listed_page = (page, seek), page
+        return seek
+
+    @property
+    def _pages_text(self) -> str:
+        return f"more than {self.pages:,}" if self._more else f"{self.pages:,}"
+
+    @property
+    def _total_text(self) -> str:
+        return (f"more than {plural(self._total, 'session')}" if self._more
+                else plural(self._total, "session"))
 
     def relist(self) -> None:
         """Read the current page again (after a write)."""
@@ -250,7 +291,7 @@ class StateInspector:
         """Show page ``page`` (clamped to the pages there are)."""
         self._page = page
         self._list()
-        self._say(f"page {self._page} of {self.pages}")
+        self._say(f"page {self._page} of {self._pages_text}")
         return True
 
     def next_page(self) -> bool:
@@ -284,7 +325,7 @@ class StateInspector:
         where = [f"id contains {self._query!r}"] if self._query else []
         where += [f"workflow {self._workflow!r}"] if self._workflow is not None else []
         matching = f" where {' and '.join(where)}" if where else ""
-        self._say(plural(self._total, "session") + matching)
+        self._say(self._total_text + matching)
 
     # -- the selected session ------------------------------------------------------------
 
@@ -344,7 +385,7 @@ class StateInspector:
             for run in self._selection.runs[:render.STEP_RUNS]
         )
         self.view.edit_diff.value = self.view.history_diff.value = ""
-        self.view.editor.value = self._selection.text
+        self.view.editor_text = self._selection.text
         self._show_session(problem)
         if problem is not None:
             self._say(problem, "error")
@@ -374,7 +415,7 @@ class StateInspector:
         """Select nothing (the session is gone)."""
         self._selection = Selection()
         v = self.view
-        v.editor.value = v.edit_diff.value = v.history_diff.value = ""
+        v.editor_text = v.edit_diff.value = v.history_diff.value = ""
         self._show_session(None)
         with v.sync():
             v.rows.value = None

@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 
 from wfnb._errors import UnstorableStateError
-from wfnb._format import clip, duration, json_diff, pretty_json, size, tokens, when
+from wfnb._format import clip, duration, json_diff, size, tokens, when
 from wfnb.storage import (
     TAG,
     EncodedState,
@@ -261,14 +261,15 @@ def _timeline_html(run: RunRecord, steps: Sequence[StepRecord]) -> str:
 
 def tree_outputs(document: bytes, root: str) -> tuple[dict[str, Any], ...]:
     """The State tab's Output: a collapsible JSON tree (JupyterLab and Notebook 7 render
-    ``application/json`` as one), with an escaped ``<pre>`` for front ends that do not."""
+    ``application/json`` as one). The state goes to the browser once, in the tree: front ends
+    without a JSON renderer get a one-line note pointing to the Edit tab, not a second copy."""
     from IPython.display import JSON
 
-    text = pretty_json(document)
     data, metadata = JSON(  # type: ignore[no-untyped-call]
         orjson.loads(document), expanded=False, root=root
     )._repr_json_()
-    bundle = {"application/json": data, "text/html": pre_html(text), "text/plain": text}
+    note = f"{root}: a JSON state of {size(len(document))} (its text is in the Edit tab)"
+    bundle = {"application/json": data, "text/plain": note}
     return ({"output_type": "display_data", "data": bundle,
              "metadata": {"application/json": metadata}},)
 

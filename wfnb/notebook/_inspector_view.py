@@ -81,10 +81,30 @@ class InspectorView:
             self.tabs,
         ])
         self.widget.add_class("wfnb-inspector")
+        self.tabs.observe(lambda _change: self._fill_editor(), names="selected_index")
+        self._editor_text: str | None = None  # text for the editor, sent when Edit is opened
         self.status = ""  # the status line as plain text
         self.armed: tuple[str, int] | None = None  # a delete (session, version) to confirm
         self.switch_to: str | None = None  # a session to show once unsaved text is discarded
         self._syncing = False  # set while code (not a person) changes widget values
+
+    EDIT_TAB = 1
+
+    @property
+    def editor_text(self) -> str:
+        """The editor's text, whether or not it has been sent to the browser yet."""
+        return self._editor_text if self._editor_text is not None else str(self.editor.value)
+
+    @editor_text.setter
+    def editor_text(self, text: str) -> None:
+        """Give the editor ``text``; sent to the browser only while the Edit tab is open (a
+        1 MB state then travels once, in the State tab's tree, until someone edits it)."""
+        self._editor_text = text
+        self._fill_editor()
+
+    def _fill_editor(self) -> None:
+        if self._editor_text is not None and self.tabs.selected_index == self.EDIT_TAB:
+            self.editor.value, self._editor_text = self._editor_text, None
 
     def on_click(self, button: Any, handle: Callable[[], object]) -> None:
         button.on_click(lambda _button: handle())

@@ -21,6 +21,7 @@ from wfnb.storage._merge import merge_or_conflict
 from wfnb.storage._models import (
     ChangeMark,
     ImportReport,
+    PageCursor,
     RunRecord,
     SaveResult,
     SessionSummary,
@@ -41,6 +42,7 @@ __all__ = [
     "ChangeMark",
     "EncodedState",
     "ImportReport",
+    "PageCursor",
     "PostgresWorkflowStorage",
     "RunRecord",
     "SaveResult",

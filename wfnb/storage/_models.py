@@ -22,8 +22,25 @@ class ChangeMark:
 
 
 @dataclass(frozen=True)
+class PageCursor:
+    """Where a page of ``list_sessions`` ends: the row's stored ``updated_at`` (exact, not the
+    rounded datetime) and its id, which breaks ties. Pass it, or the row, as ``after=`` for
+    the next page or ``before=`` for the previous one; ``before=PageCursor.end()`` lists the
+    last page (the oldest sessions)."""
+
+    updated_at: float
+    session_id: str
+
+    @classmethod
+    def end(cls) -> PageCursor:
+        """The edge past the oldest session."""
+        return cls(float("-inf"), "")
+
+
+@dataclass(frozen=True)
 class SessionSummary:
-    """One session as listed: everything but the state itself."""
+    """One session as listed: everything but the state itself. ``cursor`` (set on listed
+    rows) is where ``list_sessions(after=row)`` goes on from."""
 
     session_id: str
     workflow_name: str | None
@@ -31,6 +48,7 @@ class SessionSummary:
     state_bytes: int
     created_at: dt.datetime
     updated_at: dt.datetime
+    cursor: PageCursor | None = field(default=None, kw_only=True, repr=False, compare=False)
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,11 @@ For ``table_name="t"``:
                   status, output (exact JSON bytes, as states are stored), error, timings
 - ``t_meta``      key/value rows; ``schema_version`` says which migrations have run
 
+Schema 4 indexes session ids for substring search (PostgreSQL: a pg_trgm GIN index; SQLite:
+an FTS5 trigram table ``t_search`` kept by triggers); where that cannot be created (no privilege
+for the extension, an SQLite built without FTS5), the tables are still upgraded, a warning
+says what to run as a privileged user, and searches scan as before (same results, slower).
+
 Migrations are ordered and idempotent, run in one transaction on open; a database whose
 schema_version is newer than this wfnb knows is refused rather than guessed at.
 """
@@ -20,12 +25,14 @@ schema_version is newer than this wfnb knows is refused rather than guessed at.
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import sqlalchemy as sa
 
 from wfnb._errors import InvalidNameError, SchemaVersionError, StorageError
+from wfnb.storage import _search
 
 # 46: the longest derived name, ix_<name>_workflow_name, fits PostgreSQL's 63-character limit
 _TABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,45}")
@@ -146,11 +153,37 @@ def _add_steps_v3(conn: sa.Connection, tables: Tables) -> None:
     tables.steps.create(conn, checkfirst=True)
 
 
+def _add_trigram_search_v4(conn: sa.Connection, tables: Tables) -> None:
+    """Index the folded session id by trigrams, so searching a million ids is an index lookup:
+    a pg_trgm GIN index on PostgreSQL, an FTS5 trigram table ``T_search`` on SQLite. Tried in a
+    savepoint: without the privilege (or an SQLite without FTS5), the upgrade goes on and
+    searches scan (a warning names the SQL to run)."""
+    if conn.dialect.name == "postgresql":
+        statements = [f"CREATE EXTENSION IF NOT EXISTS {_search.TRIGRAM_EXTENSION}",
+                      _search.trigram_index_sql(tables.name)]
+    else:
+        statements = _search.sqlite_search_sql(tables.name)
+    conn.execute(sa.text("SAVEPOINT wfnb_trigram"))
+    try:
+        for statement in statements:
+            conn.execute(sa.text(statement))
+    except sa.exc.DBAPIError as error:
+        conn.execute(sa.text("ROLLBACK TO SAVEPOINT wfnb_trigram"))
+        reason = str(error.orig).strip().splitlines()[0] if error.orig else str(error)
+        warnings.warn(
+            f"table {tables.name!r}: no trigram index for session search ({reason}); searches "
+            f"still work but scan every row. As a user allowed to, run: {'; '.join(statements)}",
+            RuntimeWarning, stacklevel=2,
+        )
+    else:
+        conn.execute(sa.text("RELEASE SAVEPOINT wfnb_trigram"))
+
+
 Migration = Callable[[sa.Connection, Tables], None]
 
 #: (schema version, migration) in order; each brings the tables from the version before it.
 MIGRATIONS: list[tuple[int, Migration]] = [
-    (1, _create_v1), (2, _add_run_tokens_v2), (3, _add_steps_v3),
+    (1, _create_v1), (2, _add_run_tokens_v2), (3, _add_steps_v3), (4, _add_trigram_search_v4),
 ]
 
 
@@ -173,6 +206,14 @@ def refuse_foreign_tables(conn: sa.Connection, tables: Tables) -> None:
             )
         if table is tables.meta and stored_schema_version(conn, tables) > 0:
             return  # wfnb's own (a later migration may add columns the others lack so far)
+
+
+def search_table(conn: sa.Connection, tables: Tables) -> str | None:
+    """SQLite: the FTS5 table searches look ids up in, if schema 4 could make it."""
+    name = f"{tables.name}_search"
+    if conn.dialect.name == "sqlite" and sa.inspect(conn).has_table(name):
+        return name
+    return None
 
 
 def stored_schema_version(conn: sa.Connection, tables: Tables) -> int:

@@ -27,6 +27,7 @@ from wfnb.storage._engine import normalize_url
 from wfnb.storage._models import (
     ChangeMark,
     ImportReport,
+    PageCursor,
     RunRecord,
     SaveResult,
     SessionSummary,
@@ -128,18 +129,27 @@ class WorkflowStorage:
         offset: int = 0,
         search: str | None = None,
         workflow_name: str | None = None,
+        after: SessionSummary | PageCursor | None = None,
+        before: SessionSummary | PageCursor | None = None,
     ) -> list[SessionSummary]:
-        """Sessions newest first, without their states; ``search`` matches part of the id
-        (ASCII letters in either case, every other character exactly: see _search.py)."""
+        """Sessions newest first (ties by id), without their states; ``search`` matches part
+        of the id (ASCII letters in either case, every other character exactly: see
+        _search.py). ``after=row`` (or its ``row.cursor``) lists the page after a listed row,
+        ``before=row`` the page before it: keyset paging, fast at any depth, unlike ``offset``.
+        """
+        if limit < 0 or offset < 0:
+            raise ValueError(f"limit and offset must be at least 0, not {limit} and {offset}")
         return _listing.list_sessions(self._database, limit=limit, offset=offset, search=search,
-                                      workflow_name=workflow_name)
+                                      workflow_name=workflow_name, after=after, before=before)
 
     def count_sessions(
-        self, *, search: str | None = None, workflow_name: str | None = None
+        self, *, search: str | None = None, workflow_name: str | None = None,
+        limit: int | None = None,
     ) -> int:
-        """How many sessions ``list_sessions`` would page through with these filters."""
+        """How many sessions ``list_sessions`` would page through with these filters; with
+        ``limit``, at most that many (a capped count stays fast in a million rows)."""
         return _listing.count_sessions(self._database, search=search,
-                                       workflow_name=workflow_name)
+                                       workflow_name=workflow_name, limit=limit)
 
     def last_change(self) -> ChangeMark:
         """A cheap mark of the table (session count, latest save time): a different mark
