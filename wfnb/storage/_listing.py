@@ -8,7 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from wfnb.storage._database import Database
-from wfnb.storage._models import SessionSummary, timestamp
+from wfnb.storage._models import SessionSummary, listed_time
 from wfnb.storage._search import check_text, contains
 
 PAGE = 500  # sessions per query when paging, ids per IN (...) when looking up
@@ -42,11 +42,16 @@ def list_sessions(
         .offset(offset)
     )
     with db.transaction("list sessions") as tx:
-        return [
-            SessionSummary(r.session_id, r.workflow_name, r.version, r.state_bytes,
-                           timestamp(r.created_at), timestamp(r.updated_at))
-            for r in tx.execute(query)
-        ]
+        return [_summary(r) for r in tx.execute(query)]
+
+
+def _summary(row: sa.Row[Any]) -> SessionSummary:
+    """A listed session; a damaged row is listed too, saying what is wrong with it."""
+    damage: list[str] = []
+    created_at = listed_time(row.created_at, "created_at", damage)
+    updated_at = listed_time(row.updated_at, "updated_at", damage)
+    return SessionSummary(row.session_id, row.workflow_name, row.version, row.state_bytes,
+                          created_at, updated_at, damaged="; ".join(damage) or None)
 
 
 def count_sessions(db: Database, *, search: str | None, workflow_name: str | None) -> int:

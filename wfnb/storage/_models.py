@@ -13,6 +13,21 @@ def timestamp(seconds: float) -> dt.datetime:
     return dt.datetime.fromtimestamp(seconds, tz=dt.timezone.utc)
 
 
+_EARLIEST = dt.datetime.min.replace(tzinfo=dt.timezone.utc)
+_LATEST = dt.datetime.max.replace(tzinfo=dt.timezone.utc)
+
+
+def listed_time(seconds: float, what: str, damage: list[str]) -> dt.datetime:
+    """``timestamp(seconds)``; for a time no datetime holds (a row written by hand or by
+    another tool), the nearest one, with what is wrong added to ``damage``: one damaged row
+    must not take a whole listing down."""
+    try:
+        return timestamp(seconds)
+    except (OverflowError, ValueError, OSError):
+        damage.append(f"{what} {seconds!r} is not a time")
+        return _LATEST if seconds > 0 else _EARLIEST
+
+
 @dataclass(frozen=True)
 class SessionSummary:
     """One session as listed: everything but the state itself."""
@@ -23,6 +38,7 @@ class SessionSummary:
     state_bytes: int
     created_at: dt.datetime
     updated_at: dt.datetime
+    damaged: str | None = field(default=None, kw_only=True)  # what in the row cannot be read
 
 
 @dataclass(frozen=True)
@@ -69,6 +85,7 @@ class RunRecord:
     ended_at: dt.datetime | None
     input_tokens: int | None = None
     output_tokens: int | None = None
+    damaged: str | None = field(default=None, kw_only=True)  # what in the row cannot be read
 
 
 @dataclass(frozen=True)

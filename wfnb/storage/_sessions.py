@@ -50,7 +50,7 @@ from wfnb.storage._database import Database
 from wfnb.storage._delta import make_delta
 from wfnb.storage._engine import cause, log
 from wfnb.storage._merge import changed_keys, merge_or_conflict
-from wfnb.storage._models import SaveResult, StoredSession, timestamp
+from wfnb.storage._models import SaveResult, StoredSession, listed_time
 from wfnb.storage._search import check_text
 from wfnb.storage._sql import VersionRow
 
@@ -175,9 +175,12 @@ class Sessions:
                     updated_at = chain[-1].created_at  # when that version was saved
                 del chain  # a large state's rows need not outlive its document
         state = self._decode(head.document, session_id, head.tagged, version)
+        damage: list[str] = []
+        created_at = listed_time(meta.created_at, "created_at", damage)
         return StoredSession(
-            session_id, meta.workflow_name, target, state_bytes, timestamp(meta.created_at),
-            timestamp(updated_at), state, head.document,
+            session_id, meta.workflow_name, target, state_bytes, created_at,
+            listed_time(updated_at, "updated_at", damage), state, head.document,
+            damaged="; ".join(damage) or None,
         )
 
     def _decode(
