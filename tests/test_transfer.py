@@ -15,7 +15,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.conftest import StorageFactory, drop_tables, postgres_url
-from wfnb import CorruptStateError, SessionNotFoundError, WorkflowStorage
+from wfnb import CorruptStateError, SessionNotFoundError, SqliteWorkflowStorage, WorkflowStorage
 from wfnb._errors import ImportConflictError, ImportFormatError
 from wfnb.storage import _frame
 
@@ -95,6 +95,30 @@ def test_export_then_import_reproduces_every_session_exactly(
     assert sorted(report.imported) == ["alpha", "beta", "gamma"]
     assert snapshot(second) == snapshot(storage)
     assert session_rows(second) == session_rows(storage)
+
+
+def test_sqlite_to_postgres_and_back_keeps_states_histories_and_runs(tmp_path: Path) -> None:
+    url = postgres_url()
+    name = f"wf_{uuid.uuid4().hex[:12]}"
+    source = SqliteWorkflowStorage("wf", tmp_path / "source.db")
+    seed(source)
+    there = tmp_path / "there.jsonl"
+    source.export_sessions(str(there))
+    postgres = WorkflowStorage(name, url)
+    back = SqliteWorkflowStorage("wf", tmp_path / "back.db")
+    try:
+        assert sorted(postgres.import_sessions(str(there)).imported) == ["alpha", "beta", "gamma"]
+        assert snapshot(postgres) == snapshot(source)
+        assert base_versions(postgres) == base_versions(source)
+        again = tmp_path / "back.jsonl"
+        postgres.export_sessions(str(again))
+        back.import_sessions(str(again))
+        assert snapshot(back) == snapshot(source)
+        assert session_rows(back) == session_rows(source)
+    finally:
+        for storage in (source, postgres, back):
+            storage.close()
+        drop_tables(url, name)
 
 
 def session_rows(storage: WorkflowStorage) -> list[Any]:
