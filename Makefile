@@ -52,6 +52,7 @@ $(VENV)/.bench-installed: $(INSTALLED)
 
 bench: $(VENV)/.bench-installed
 	$(BIN)/python bench/storage.py
+	$(BIN)/python bench/steps.py
 	$(BIN)/python bench/stream.py
 
 bench-stream: $(INSTALLED)

@@ -125,7 +125,7 @@ def db_args(backend: str, tmp_path: Path, table_name: str) -> list[str]:
 def drop_tables(url: str, table_name: str) -> None:
     engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
     with engine.begin() as conn:
-        for suffix in ("", "_versions", "_runs", "_meta"):
+        for suffix in ("", "_versions", "_runs", "_steps", "_meta"):
             conn.execute(sa.text(f'DROP TABLE IF EXISTS "{table_name}{suffix}"'))
     engine.dispose()
 

@@ -372,6 +372,42 @@ def test_runs_tab_shows_status_timings_output_and_error(
     assert "<th>tokens</th>" in runs and ">12 in / 30 out</td>" in runs
 
 
+class Stepped(Workflow):
+    """Two steps, the second failing when asked; ``name=XSS`` for the escaping test."""
+
+    @wfnb.step
+    def fetch(self, topic: str) -> str:
+        return topic.upper()
+
+    @wfnb.step(name=XSS)
+    def hostile(self, fail: bool) -> str:
+        if fail:
+            raise ValueError(XSS)
+        return "ok"
+
+    def run(self, fail: bool = False) -> Iterator[str]:
+        yield self.fetch("pasta")
+        yield self.hostile(fail)
+        self.session_state["done"] = True
+
+
+def test_runs_tab_draws_each_runs_steps_on_a_timeline(
+    storage: WorkflowStorage, inspect: Inspect
+) -> None:
+    with pytest.raises(ValueError, match="img"):
+        list(Stepped(session_id="t", storage=storage).run(fail=True))
+    list(Stepped(session_id="t", storage=storage).run())
+    inspector = inspect(storage, session_id="t")
+    runs = inspector.view.runs_html.value
+    newest, oldest = (run.run_id[:8] for run in storage.runs("t"))
+    assert runs.index(f"run {newest} · completed · 2 steps (1 run, 1 served") < runs.index(
+        f"run {oldest} · failed · 2 steps (2 run, 0 served")
+    assert runs.count("wfnb-timeline") == 2 and runs.count("position:absolute") == 4
+    assert runs.count("repeating-linear-gradient") == 1 + 2  # the served step, two legends
+    assert "#cf222e" in runs and "from record" in runs  # the failed step is red
+    assert "<img" not in runs and runs.count(ESCAPED) >= 3  # name, tooltip, error
+
+
 # -- what must not break the panel ---------------------------------------------------------
 
 

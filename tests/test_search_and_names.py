@@ -80,6 +80,7 @@ FOREIGN = {
     "": "CREATE TABLE {name} (id INTEGER PRIMARY KEY, title TEXT)",
     "_versions": "CREATE TABLE {name} (session_id TEXT, version INTEGER)",
     "_runs": "CREATE TABLE {name} (id INTEGER, what TEXT)",
+    "_steps": "CREATE TABLE {name} (id INTEGER, step TEXT)",
     "_meta": "CREATE TABLE {name} (k TEXT, v TEXT)",
 }
 

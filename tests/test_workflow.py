@@ -107,6 +107,22 @@ def test_the_next_run_starts_from_the_stored_state_after_a_failure(
     assert "discarding unsaved changes" in caplog.text
 
 
+def test_a_failed_run_that_changed_nothing_discards_nothing_and_says_nothing(
+    storage: WorkflowStorage, caplog: pytest.LogCaptureFixture
+) -> None:
+    class Fails(Workflow):
+        def run(self) -> Iterator[str]:
+            yield "reading only"
+            raise ValueError("boom")
+
+    wf = Fails(session_id="s", storage=storage)
+    with pytest.raises(ValueError, match="boom"):
+        list(wf.run())
+    with caplog.at_level(logging.WARNING, logger="wfnb"), pytest.raises(ValueError, match="boom"):
+        list(wf.run())
+    assert "discarding" not in caplog.text
+
+
 def test_write_to_storage_after_a_failure_keeps_the_half_state_on_purpose(
     storage: WorkflowStorage,
 ) -> None:

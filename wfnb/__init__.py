@@ -19,6 +19,7 @@ from wfnb._errors import (
     SessionConflictError,
     SessionNotFoundError,
     StorageError,
+    UnkeyableArgumentError,
     UnknownChunkError,
     UnstorableStateError,
     WfnbError,
@@ -26,6 +27,7 @@ from wfnb._errors import (
     WorkflowRunError,
 )
 from wfnb._events import RunEvent, RunResponse, ToolCall, Usage
+from wfnb._steps import step
 from wfnb._workflow import Workflow, logger
 from wfnb.storage import (
     ImportReport,
@@ -34,6 +36,7 @@ from wfnb.storage import (
     SaveResult,
     SessionSummary,
     SqliteWorkflowStorage,
+    StepRecord,
     StoredSession,
     VersionInfo,
     WorkflowStorage,
@@ -63,9 +66,11 @@ __all__ = [
     "SessionSummary",
     "SqliteWorkflowStorage",
     "StateInspector",
+    "StepRecord",
     "StorageError",
     "StoredSession",
     "ToolCall",
+    "UnkeyableArgumentError",
     "UnknownChunkError",
     "UnstorableStateError",
     "Usage",
@@ -79,6 +84,7 @@ __all__ = [
     "logger",
     "register_chunk_adapter",
     "show",
+    "step",
 ]
 
 

@@ -9,6 +9,7 @@
     ├── ImportFormatError       a line of an import file is not a wfnb export    (a ValueError)
     ├── SessionNotFoundError    no stored session (or version) under that id      (a LookupError)
     ├── UnstorableStateError    a value session_state cannot store; names its path  (a TypeError)
+    │   └── UnkeyableArgumentError  a step argument that cannot key its call; names step, argument
     ├── InvalidNameError        a table name, session id or search text refused    (a ValueError)
     ├── WorkflowBusyError       a second run started on an instance that is still running one
     ├── UnknownChunkError       a streamed chunk of a type no chunk adapter knows  (a TypeError)
@@ -97,6 +98,19 @@ class UnstorableStateError(WfnbError, TypeError):
         self.path = path
         self.reason = reason
         super().__init__(f"{path}: {reason}; nothing was written")
+
+
+class UnkeyableArgumentError(UnstorableStateError):
+    """A ``@step`` call's argument cannot be turned into its key (JSON cannot hold it)."""
+
+    def __init__(self, step: str, argument: str, reason: str) -> None:
+        super().__init__(f"step {step!r} argument {argument}", reason)
+        self.step = step
+        self.argument = argument
+        self.args = (
+            f"step {step!r}: argument {argument} cannot key the call: {reason}; pass a storable "
+            "value, or @step(key=fn) with fn returning one that stands for the arguments",
+        )
 
 
 class InvalidNameError(WfnbError, ValueError):

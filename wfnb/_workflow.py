@@ -26,14 +26,21 @@ import functools
 import inspect
 import logging
 import threading
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from types import TracebackType
 from typing import Any, TypeVar
 
 from wfnb._chunks import Collector
-from wfnb._errors import StorageError, UnknownChunkError, WorkflowBusyError
+from wfnb._errors import (
+    StorageError,
+    UnknownChunkError,
+    UnstorableStateError,
+    WorkflowBusyError,
+)
 from wfnb._events import COMPLETION_EVENTS, RunResponse
+from wfnb._steps import RunSteps
 from wfnb.storage import (
     WorkflowStorage,
     check_session_id,
@@ -90,6 +97,7 @@ class Workflow:
         self._abandoned_by: str | None = None  # run whose failure left session_state half-done
         self._active_run: _Run | None = None
         self._run_lock = threading.Lock()
+        self._refreshed: dict[str | None, float] = {}  # step name (None: all) -> when
         self.read_from_storage()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -115,6 +123,16 @@ class Workflow:
     def version(self) -> int:
         """The stored version ``session_state`` was last loaded from or saved as (0: none)."""
         return self._version
+
+    def refresh(self, *names: str) -> None:
+        """Make the next runs execute these steps (all steps, without names) instead of being
+        served their records: records that ended before now are not served again.
+
+        A name is a step's full name or its part after the last dot (``refresh("search")``).
+        """
+        now = time.time()
+        for name in names or (None,):
+            self._refreshed[name] = now
 
     # -- persistence ---------------------------------------------------------------------------
 
@@ -171,11 +189,12 @@ class Workflow:
         if self.storage is None:
             return
         if self._abandoned_by is not None:
-            logger.warning(
-                "session %r: discarding unsaved changes left by run %s, which did not complete; "
-                "call write_to_storage() after a failed run to keep them",
-                self.session_id, self._abandoned_by,
-            )
+            if self._has_unsaved_changes():
+                logger.warning(
+                    "session %r: discarding unsaved changes left by run %s, which did not "
+                    "complete; call write_to_storage() after a failed run to keep them",
+                    self.session_id, self._abandoned_by,
+                )
             self.read_from_storage()
             return
         pending = encode_state(self.session_state)
@@ -192,6 +211,12 @@ class Workflow:
         self._synced, self._version = theirs, version
         self.session_state.clear()
         self.session_state.update(decode_state(join_parts(merged)))
+
+    def _has_unsaved_changes(self) -> bool:
+        try:
+            return encode_state(self.session_state).document != self._synced
+        except UnstorableStateError:
+            return True
 
     # -- runs ----------------------------------------------------------------------------------
 
@@ -218,6 +243,7 @@ class _Run:
         self.run_id = str(uuid.uuid4())
         self.collected = Collector()
         self.completion_handed_out = False
+        self.steps: RunSteps | None = None
         try:
             bound = inspect.signature(body).bind(workflow, *args, **kwargs).arguments
             self.input = dict(list(bound.items())[1:])
@@ -232,6 +258,10 @@ class _Run:
             wf._load_for_run()
             if wf.storage is not None:
                 wf.storage.record_run_start(self.run_id, wf.session_id, wf.name, self.input)
+                self.steps = RunSteps(
+                    wf.storage.step_log, session_id=wf.session_id, workflow_name=wf.name,
+                    run_id=self.run_id, refreshed=wf._refreshed,
+                ).open(wf)
         except BaseException:
             wf._release()
             raise
@@ -292,6 +322,7 @@ class _Run:
         finally:
             if status != "completed":
                 wf._abandoned_by = self.run_id
+            served = self.steps.close() if self.steps is not None else []
             usage = self.collected.usage
             try:
                 if wf.storage is not None:
@@ -300,6 +331,7 @@ class _Run:
                         error=message, version=wf.version or None, session_id=wf.session_id,
                         input_tokens=usage.input_tokens if usage else None,
                         output_tokens=usage.output_tokens if usage else None,
+                        served_steps=served,
                     )
             except StorageError as failure:
                 if kind is None and status == "completed":

@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 
 from tests.reliability._support import Target
-from wfnb import RunResponse, SessionConflictError, Workflow
+from wfnb import RunResponse, SessionConflictError, Workflow, step
 
 
 class CounterAppend(Workflow):
@@ -134,3 +134,61 @@ def crash_saver(target: Target, session_id: str, log_path: Path, ready_fd: int) 
         version = new
         if new % 7 == 0:
             storage.prune(keep=20, session_id=session_id)
+
+
+class FiveSteps(Workflow):
+    """Five steps, each logging "S name" to a side-effect file (outside the database) when its
+    body starts and sleeping a few milliseconds, so kills land inside and between steps."""
+
+    log_fd: Any = None
+
+    def _body(self, name: str) -> None:
+        os.write(self.log_fd, f"S {name} {self.session_id}\n".encode())
+        time.sleep(random.uniform(0.001, 0.006))
+
+    @step
+    def s1(self, topic: str) -> list[str]:
+        self._body("s1")
+        return [topic, topic.upper()]
+
+    @step
+    def s2(self, words: list[str]) -> dict[str, Any]:
+        self._body("s2")
+        return {"words": words, "count": len(words)}
+
+    @step
+    def s3(self, doc: dict[str, Any]) -> Iterator[str]:
+        self._body("s3")
+        for word in doc["words"]:
+            yield f"<{word}>"
+
+    @step
+    def s4(self, doc: dict[str, Any]) -> tuple[int, ...]:
+        self._body("s4")
+        return tuple(range(doc["count"] * 2))
+
+    @step
+    def s5(self, numbers: tuple[int, ...]) -> str:
+        self._body("s5")
+        return f"sum {sum(numbers)}"
+
+    def run(self, topic: str) -> Iterator[Any]:
+        doc = self.s2(self.s1(topic))
+        yield from self.s3(doc)
+        numbers = self.s4(doc)
+        result = self.s5(numbers)
+        self.session_state["result"] = {"numbers": numbers, "result": result}
+        yield result
+
+
+def step_runner(target: Target, session_id: str, log_path: Path, done_path: Path,
+                ready_fd: int) -> None:
+    """Run FiveSteps on ``session_id`` once (serving what earlier, killed children completed);
+    write the run's whole output to ``done_path`` when it completes."""
+    logging.getLogger("wfnb").setLevel(logging.ERROR)
+    log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    storage = target.open(keep_versions=None)
+    wf = FiveSteps(session_id=session_id, storage=storage, log_fd=log)
+    os.write(ready_fd, b"R")
+    output = "".join(response.get_content_as_string() for response in wf.run("pasta"))
+    done_path.write_text(output)

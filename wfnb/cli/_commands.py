@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import math
 import sys
 from collections.abc import Iterator
@@ -23,7 +24,7 @@ from wfnb.cli._exits import CONFLICT, NOT_FOUND, OK, CliError
 from wfnb.cli._output import Console, visible
 from wfnb.cli._paths import lookup
 from wfnb.cli._progress import progress
-from wfnb.storage import StoredSession, WorkflowStorage, check_export_file
+from wfnb.storage import StoredSession, WorkflowStorage, check_export_file, encode_state
 
 _STATUS_STYLES = {"completed": "green", "failed": "red", "interrupted": "yellow", "running": "cyan"}
 
@@ -82,7 +83,7 @@ def diff(args: argparse.Namespace, storage: WorkflowStorage, console: Console) -
     """A unified diff of two versions' states, as indented JSON with sorted keys."""
     old = read(storage, args.session, args.old)
     new = read(storage, args.session, args.new)
-    label = f"{args.session} version"
+    label = f"{visible(args.session)} version"
     for line in json_diff(old.document, new.document, f"{label} {old.version}",
                           f"{label} {new.version}"):  # JSON: hidden characters as \uXXXX
         console.line(visible(line, json=True), _diff_style(line))
@@ -110,10 +111,10 @@ def restore(args: argparse.Namespace, storage: WorkflowStorage, console: Console
 
 
 def delete(args: argparse.Namespace, storage: WorkflowStorage, console: Console) -> int:
-    """Delete a session with its history and runs (the parser insists on --yes)."""
+    """Delete a session with its history, runs and steps (the parser insists on --yes)."""
     if not storage.delete(args.session):
         raise _no_session(storage, args.session)
-    console.line(f"deleted session {args.session!r} with its history and runs")
+    console.line(f"deleted session {args.session!r} with its history, runs and steps")
     return OK
 
 
@@ -217,6 +218,39 @@ def runs(args: argparse.Namespace, storage: WorkflowStorage, console: Console) -
         numeric=(2, 4, 5),
     )
     return OK
+
+
+def steps(args: argparse.Namespace, storage: WorkflowStorage, console: Console) -> int:
+    """The session's step records, oldest first; or, with ``clear``, forget them."""
+    if args.clear:
+        cleared = storage.clear_steps(args.session, name=args.name)
+        if not cleared and storage.read(args.session) is None:
+            raise _no_session(storage, args.session)
+        which = f" named {args.name!r}" if args.name is not None else ""
+        console.line(f"session {args.session!r}: forgot {plural(cleared, 'step record')}{which}; "
+                     "their next calls execute")
+        return OK
+    records = storage.steps(args.session, run_id=args.run)
+    if not records and storage.read(args.session) is None:
+        raise _no_session(storage, args.session)
+    if args.json:
+        console.json([dict(dataclasses.asdict(r), output=_as_stored(r.output))
+                      for r in records])
+        return OK
+    console.table(
+        ["STEP", "STATUS", "SERVED", "RUN", "STARTED", "DURATION", "ERROR"],
+        [[clip(r.name), (r.status, _STATUS_STYLES.get(r.status)),
+          "from record" if r.cached else "", (r.run_id or "")[:8], when(r.started_at),
+          duration(r.ended_at - r.started_at if r.ended_at else None), clip(r.error)]
+         for r in records],
+        numeric=(5,),
+    )
+    return OK
+
+
+def _as_stored(output: object) -> object:
+    """A step output as its stored JSON (tagged types tagged), for --json."""
+    return orjson.loads(encode_state({"output": output}).document)["output"]
 
 
 def read(storage: WorkflowStorage, session_id: str, version: int | None = None) -> StoredSession:

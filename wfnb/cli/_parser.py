@@ -80,6 +80,14 @@ def _listing_commands(commands: _Commands) -> None:
         sub.add_argument("--limit", type=_positive, help=f"at most this many {what}")
         _json_option(sub)
 
+    sub = commands.add("steps", _commands.steps,
+                       "list a session's step records, oldest first; 'steps clear SESSION' "
+                       "forgets them, so their next calls execute")
+    sub.add_argument("words", nargs="+", metavar="[clear] SESSION")
+    sub.add_argument("--run", metavar="RUN", help="only the steps of this run")
+    sub.add_argument("--name", metavar="N", help="clear: only the step named N")
+    _json_option(sub)
+
 
 def _state_commands(commands: _Commands) -> None:
     sub = commands.add("show", _commands.show, "print a session's state as JSON")
@@ -97,7 +105,8 @@ def _state_commands(commands: _Commands) -> None:
     sub.add_argument("session")
     sub.add_argument("version", type=_positive)
 
-    sub = commands.add("delete", _commands.delete, "delete a session with its history and runs")
+    sub = commands.add("delete", _commands.delete,
+                       "delete a session with its history, runs and steps")
     sub.add_argument("session")
     sub.add_argument("--yes", action="store_true", help="confirm: deleting cannot be undone")
 
@@ -126,10 +135,19 @@ def _transfer_commands(commands: _Commands) -> None:
 def check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """What argparse cannot say by itself; a usage error (exit 2) before the database opens."""
     if args.command == "delete" and not args.yes:
-        parser.error(f"delete removes session {args.session!r} with its history and runs "
+        parser.error(f"delete removes session {args.session!r} with its history, runs and steps "
                      "for good: add --yes to confirm")
     if args.command == "prune" and args.keep is None and args.older_than is None:
         parser.error("prune needs --keep N or --older-than AGE (or both)")
+    if args.command == "steps":
+        clear = len(args.words) == 2 and args.words[0] == "clear"
+        if len(args.words) > 1 and not clear:
+            parser.error("steps takes one SESSION, or 'clear SESSION'")
+        args.clear, args.session = clear, args.words[-1]
+        if args.name is not None and not clear:
+            parser.error("--name goes with 'steps clear SESSION'")
+        if args.run is not None and clear:
+            parser.error("--run goes with 'steps SESSION' (clear forgets a session's steps)")
 
 
 def _global_options(parser: argparse.ArgumentParser, default: Any) -> None:

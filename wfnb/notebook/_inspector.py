@@ -297,6 +297,10 @@ class StateInspector:
             pretty_json(stored.document) if stored else "", history,
             self.storage.runs(sid, limit=50),
         )
+        self._selection.steps.update(
+            (run.run_id, self.storage.steps(sid, run_id=run.run_id))
+            for run in self._selection.runs[:render.STEP_RUNS]
+        )
         self.view.edit_diff.value = self.view.history_diff.value = ""
         self.view.editor.value = self._selection.text
         self._show_session(problem)
@@ -319,7 +323,10 @@ class StateInspector:
         with v.sync():
             v.versions.options = [(render.version_label(i), i.version) for i in selection.history]
             v.versions.value = None
-        v.runs_html.value = render.runs_html(selection.runs) if selection.history else ""
+        v.runs_html.value = (
+            render.runs_html(selection.runs) + render.steps_html(selection.runs, selection.steps)
+            if selection.history else ""
+        )
 
     def clear_selection(self) -> None:
         """Select nothing (the session is gone)."""

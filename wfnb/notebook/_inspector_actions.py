@@ -26,7 +26,14 @@ from wfnb._files import FileRefused, atomic_write, read_regular_file
 from wfnb._format import when
 from wfnb.notebook import _inspector_render as render
 from wfnb.notebook._inspector_view import InspectorView
-from wfnb.storage import RunRecord, SaveResult, StoredSession, VersionInfo, WorkflowStorage
+from wfnb.storage import (
+    RunRecord,
+    SaveResult,
+    StepRecord,
+    StoredSession,
+    VersionInfo,
+    WorkflowStorage,
+)
 
 _P = ParamSpec("_P")
 _WRITERS = {"run": "a workflow run", "save": "a save", "edit": "an edit",
@@ -79,6 +86,7 @@ class Selection:
     text: str = ""  # the stored state as the editor was given it
     history: list[VersionInfo] = field(default_factory=list)
     runs: list[RunRecord] = field(default_factory=list)
+    steps: dict[str, list[StepRecord]] = field(default_factory=dict)  # of the newest runs
 
 
 class Inspected(Protocol):

@@ -22,6 +22,7 @@ from wfnb.storage import (
     EncodedState,
     RunRecord,
     SessionSummary,
+    StepRecord,
     StoredSession,
     VersionInfo,
     decode_state,
@@ -30,6 +31,10 @@ from wfnb.storage import (
 
 MAX_DIFF_LINES = 2000  # a diff longer than this is cut in the HTML (diff() returns all of it)
 EXCERPT = 300  # characters of a run's input, output or error shown in the Runs tab
+STEP_RUNS = 10  # the newest runs whose steps the Runs tab draws
+MAX_STEPS = 200  # steps drawn per run (a note counts the rest)
+_STEP_COLOURS = {"completed": "#2da44e", "failed": "#cf222e", "running": "#bf8700"}
+_SERVED = "repeating-linear-gradient(45deg,#8c959f 0 3px,#d0d7de 3px 6px)"  # hatched: served
 _ID_WIDTH, _WORKFLOW_WIDTH = 36, 20
 
 # Colours that read on light and dark themes alike (JupyterLab, Notebook 7, VS Code).
@@ -193,6 +198,67 @@ def runs_html(runs: Sequence[RunRecord]) -> str:
         ["status", "started", "took", "version", "tokens", "run", "input", "output", "error"],
         rows, 6
     )
+
+
+def steps_html(runs: Sequence[RunRecord], steps: dict[str, list[StepRecord]]) -> str:
+    """Each run's steps (``steps`` by run id): a timeline with one bar per step, placed and
+    sized by its start and end within the run (served ones hatched), then one line each."""
+    blocks = []
+    for run in runs:
+        mine = steps.get(run.run_id)
+        if not mine:
+            continue
+        served = sum(step.cached for step in mine)
+        title = (f"run {run.run_id[:8]} · {run.status} · {len(mine)} steps "
+                 f"({len(mine) - served} run, {served} served from the record)")
+        shown = mine[:MAX_STEPS]
+        more = (note_html(f"... {len(mine) - MAX_STEPS} more steps (storage.steps() lists all)")
+                if len(mine) > MAX_STEPS else "")
+        rows = [[step.name, step.status, "from record" if step.cached else "",
+                 "" if step.cached else duration(step.seconds), clip(step.error or "", EXCERPT)]
+                for step in shown]
+        blocks.append(
+            f"<div style='margin-top:8px'><b>{html.escape(title)}</b></div>"
+            + _timeline_html(run, shown) + more
+            + table_html(["step", "status", "served", "took", "error"], rows, 3)
+        )
+    return "".join(blocks)
+
+
+def _timeline_html(run: RunRecord, steps: Sequence[StepRecord]) -> str:
+    """One row per step: its name, then a bar placed and sized by its start and end on the run's
+    time axis (at least a few pixels wide, so an instant served step still shows); the tooltip
+    names the step, its status and its duration. A legend says what the fills mean."""
+    start = min([run.started_at, *(step.started_at for step in steps)]).timestamp()
+    ends = [run.ended_at, *(step.ended_at for step in steps)]
+    end = max([moment.timestamp() for moment in ends if moment is not None], default=start)
+    span = max(end - start, 1e-6)
+    rows = []
+    for step in steps:
+        left = min((step.started_at.timestamp() - start) / span * 100, 99.0)
+        stop = step.ended_at.timestamp() if step.ended_at is not None else end
+        width = min((stop - step.started_at.timestamp()) / span * 100, 100 - left)
+        fill = _SERVED if step.cached else _STEP_COLOURS.get(step.status, "#8c959f")
+        tip = f"{step.name}: {step.status}" + (", served from the record" if step.cached
+                                               else f", {duration(step.seconds) or 'running'}")
+        rows.append(
+            f"<div title='{html.escape(tip, quote=True)}' style='display:flex;"
+            "align-items:center;height:14px'>"
+            "<div class='wfnb-mono' style='width:160px;overflow:hidden;text-overflow:ellipsis;"
+            f"font-size:11px'>{html.escape(step.name)}</div>"
+            "<div style='position:relative;flex:1;height:9px'>"
+            f"<div style='position:absolute;left:{left:.2f}%;width:{width:.2f}%;min-width:5px;"
+            f"height:100%;background:{fill};border-radius:2px'></div></div></div>"
+        )
+    legend = "".join(
+        f"<span style='display:inline-block;width:10px;height:8px;margin:0 3px 0 10px;"
+        f"background:{fill}'></span>{label}"
+        for fill, label in ((_STEP_COLOURS["completed"], "ran"), (_SERVED, "served"),
+                            (_STEP_COLOURS["failed"], "failed"),
+                            (_STEP_COLOURS["running"], "running or killed"))
+    )
+    return (f"<div class='wfnb-timeline' style='max-width:720px;margin:4px 0'>{''.join(rows)}"
+            f"<div style='font-size:11px;opacity:.8;margin-left:160px'>{legend}</div></div>")
 
 
 def tree_outputs(document: bytes, root: str) -> tuple[dict[str, Any], ...]:

@@ -55,6 +55,10 @@ class RunInfo:
     cached: bool = False
     started: float = 0.0
     usage: Usage | None = None
+    step: str | None = None  # the step running or served last
+    step_served: bool = False  # ... served from its record
+    steps_run: int = 0
+    steps_served: int = 0
 
     def line(self, state: str, now: float) -> str:
         parts = [state]
@@ -70,6 +74,11 @@ class RunInfo:
             parts.append(str(self.usage))
         if self.cached:
             parts.append("from session_state")
+        if self.step is not None and state == "running":
+            served = " (served from the record)" if self.step_served else ""
+            parts.append(f"step {self.step}{served}")
+        if self.steps_run or self.steps_served:
+            parts.append(f"steps: {self.steps_run} run, {self.steps_served} served")
         return " · ".join(parts)
 
 
@@ -83,6 +92,8 @@ class View(Protocol):
     def call(self, call: ToolCall) -> None: ...
 
     def tick(self) -> None: ...
+
+    def status(self) -> None: ...
 
     def finish(self, state: str) -> None: ...
 
@@ -141,6 +152,12 @@ class LiveView:
         self._refresh_when_due()
 
     def _refresh_when_due(self) -> None:
+        self._unshown = True
+        if self._clock() >= self._next_refresh:
+            self.tick()
+
+    def status(self) -> None:
+        """The status line changed (a step began): show it with the next refresh."""
         self._unshown = True
         if self._clock() >= self._next_refresh:
             self.tick()
@@ -268,6 +285,9 @@ class TextView:
 
     def tick(self) -> None:
         """Nothing to do: text is written as it comes."""
+
+    def status(self) -> None:
+        """Nothing to do: the status line is written at the end."""
 
     def finish(self, state: str) -> None:
         self._end_aside()

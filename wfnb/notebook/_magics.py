@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from traitlets import Bool, Float, Integer, Unicode
 
 from wfnb._errors import WorkflowRunError
 from wfnb._events import RunResponse
+from wfnb._steps import refreshing
 from wfnb._workflow import Workflow
 from wfnb.notebook._inline import AsyncInlineWorkflow, InlineWorkflow, compile_body
 from wfnb.notebook._live import RunInfo
@@ -59,6 +61,8 @@ class WorkflowMagics(Magics):
         "--input", metavar="ARG",
         help="run the existing Workflow NAME with the cell body as its argument ARG",
     )
+    @argument("--refresh", action="store_true",
+              help="execute every @step again instead of serving its record")
     @line_cell_magic
     def workflow(self, line: str, cell: str | None = None) -> RunResponse | None:
         """Run a workflow and show what it streams, live, as Markdown.
@@ -72,16 +76,24 @@ class WorkflowMagics(Magics):
         Cell magic: ``%%workflow NAME`` makes the cell body the run of an inline workflow named
         NAME: ``session_state`` (persisted), ``session_id`` and ``run_id`` are in scope, ``yield``
         streams, a bare ``return`` ends the run, and names the body assigns land in the notebook.
-        Running the cell again continues the session. ``%%workflow NAME --input ARG`` instead
-        runs the existing Workflow NAME with the cell body as its argument ARG
+        Running the cell again continues the session; ``@step`` functions defined in the body
+        are served their records. ``%%workflow NAME --input ARG`` instead runs the existing
+        Workflow NAME with the cell body as its argument ARG
         (``%%workflow generate_blog_post --input topic``).
+
+        ``--refresh`` (``%workflow --refresh EXPR`` too) executes every step again instead of
+        serving its record.
         """
         if cell is None:
-            return self._show(Deferred(lambda: self._shell.ev(line)), RunInfo())
+            refresh, expression = _refresh_option(line)
+            with refreshing() if refresh else contextlib.nullcontext():
+                return self._show(Deferred(lambda: self._shell.ev(expression)), RunInfo())
         args = _parse(self.workflow, line)
         if not args.name:
             raise WorkflowUsage("%%workflow needs a NAME: %%workflow NAME [options]")
-        result = self._run_existing(args, cell) if args.input else self._run_inline(args, cell)
+        with refreshing() if args.refresh else contextlib.nullcontext():
+            result = (self._run_existing(args, cell) if args.input
+                      else self._run_inline(args, cell))
         if args.out:
             self._shell.user_ns[args.out] = result
         return None
@@ -154,6 +166,12 @@ class WorkflowMagics(Magics):
             raise WorkflowRunError(error, where) from error
         finally:
             _refresh_inspectors(info.session_id)
+
+
+def _refresh_option(line: str) -> tuple[bool, str]:
+    """``(True, EXPR)`` for ``--refresh EXPR``, else ``(False, line)``."""
+    first, _, rest = line.strip().partition(" ")
+    return (True, rest) if first == "--refresh" else (False, line)
 
 
 def _parse(magic: Any, line: str) -> argparse.Namespace:

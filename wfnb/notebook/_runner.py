@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import queue
+import threading
 import time
 from collections.abc import AsyncIterable, Awaitable, Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from typing import Any
 
 from wfnb._chunks import Collector, is_single
 from wfnb._events import COMPLETION_EVENTS, RunEvent, RunResponse
+from wfnb._steps import StepEvent, observe_steps
 from wfnb.notebook import _frontend
 from wfnb.notebook._live import LiveView, RunInfo, TextView, View
 from wfnb.notebook._loop import shared_loop
@@ -63,21 +65,44 @@ def consume(source: Any, view: View, info: RunInfo, *, poll: float = 0.1) -> Run
     """
     collected = Collector()
     chunks = _iterate(source, poll)
+    here = threading.get_ident()
+    step_changed = False
+
+    def on_step(event: StepEvent) -> None:
+        """Name the current step in the status line (from this thread, or at the next poll)."""
+        nonlocal step_changed
+        if event.state in ("running", "served"):
+            info.session_id = info.session_id or event.session_id
+            info.workflow = info.workflow or event.workflow_name
+            info.step, info.step_served = event.name, event.state == "served"
+            if event.state == "served":
+                info.steps_served += 1
+            else:
+                info.steps_run += 1
+            if threading.get_ident() == here:
+                view.status()
+            else:  # an async run's worker thread: the display is this thread's
+                step_changed = True
+
     try:
-        for chunk in chunks:
-            if chunk is _TICK:
-                view.tick()
-                continue
-            _note(info, chunk, bool(collected.texts))
-            piece, calls = collected.take(chunk)
-            info.usage = collected.usage
-            if piece.reasoning:
-                view.think(piece.reasoning)
-            for call in calls:
-                view.call(call)
-            if piece.text:
-                info.chunks += 1
-                view.add(piece.text)
+        with observe_steps(on_step):
+            for chunk in chunks:
+                if chunk is _TICK:
+                    if step_changed:
+                        step_changed = False
+                        view.status()
+                    view.tick()
+                    continue
+                _note(info, chunk, bool(collected.texts))
+                piece, calls = collected.take(chunk)
+                info.usage = collected.usage
+                if piece.reasoning:
+                    view.think(piece.reasoning)
+                for call in calls:
+                    view.call(call)
+                if piece.text:
+                    info.chunks += 1
+                    view.add(piece.text)
     except KeyboardInterrupt:
         view.finish("interrupted")
         raise

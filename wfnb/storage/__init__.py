@@ -23,24 +23,32 @@ from wfnb.storage._models import (
     RunRecord,
     SaveResult,
     SessionSummary,
+    StepRecord,
     StoredSession,
     VersionInfo,
 )
 from wfnb.storage._schema import check_table_name
 from wfnb.storage._sessions import check_session_id
+from wfnb.storage._steps import SCOPES, Scope, ServedCall, StepCall, StepLog, encode_output
 from wfnb.storage._storage import WorkflowStorage
 from wfnb.storage._transfer import ON_CONFLICT, check_export_file
 
 __all__ = [
     "ON_CONFLICT",
+    "SCOPES",
     "TAG",
     "EncodedState",
     "ImportReport",
     "PostgresWorkflowStorage",
     "RunRecord",
     "SaveResult",
+    "Scope",
+    "ServedCall",
     "SessionSummary",
     "SqliteWorkflowStorage",
+    "StepCall",
+    "StepLog",
+    "StepRecord",
     "StoredSession",
     "VersionInfo",
     "WorkflowStorage",
@@ -48,6 +56,7 @@ __all__ = [
     "check_session_id",
     "check_table_name",
     "decode_state",
+    "encode_output",
     "encode_state",
     "format_path",
     "has_table_family",

@@ -14,9 +14,10 @@ The storage modules are written against it, each owning one concern, and
 - ``_history.py``   version rows: rebuilding a version from its chain, listing, pruning
 - ``_listing.py``   pages of sessions, filters, lookups of ids
 - ``_runs.py``      the runs table
+- ``_steps.py``     the steps table (``@step`` records): lookups, records, retention, transfer rows
 - ``_transfer.py``  export and import as JSON lines; ``_frame.py`` pandas
 
-A new table (say ``steps``) follows the same pattern:
+A new table follows the pattern ``steps`` did:
 
 1. add it to :class:`~wfnb.storage._schema.Tables` and a migration to ``MIGRATIONS``;
 2. write ``_steps.py`` as functions taking ``db: Database`` first, each doing its work in
@@ -40,7 +41,7 @@ import sqlalchemy as sa
 from wfnb._errors import StorageError
 from wfnb.storage._engine import begin, cause, end, open_database, shown_url
 from wfnb.storage._schema import MIGRATIONS, Tables, check_table_name, migrate
-from wfnb.storage._sql import SessionRow, Statements, Swapped, VersionRow
+from wfnb.storage._sql import ServableStep, SessionRow, Statements, Swapped, VersionRow
 
 
 class Transaction:
@@ -179,10 +180,25 @@ class Transaction:
             "bytes": state_bytes, "source": source, "run": run_id, "now": now,
         })
 
+    def servable_step(self, scope: str, values: dict[str, Any]) -> ServableStep | None:
+        """The record a call with ``values["key"]`` is served from, in ``scope``."""
+        self._cursor.execute(self._sql.select_servable_step[scope], values)
+        row = self._cursor.fetchone()
+        return ServableStep._make(row) if row is not None else None
+
+    def insert_steps(self, rows: list[dict[str, Any]]) -> None:
+        """New step records (every column of STEP_COLUMNS, by name)."""
+        self._cursor.executemany(self._sql.insert_step, rows)
+
+    def finish_step(self, values: dict[str, Any]) -> None:
+        """An executed call's end: status, output, tagged, error, ended_at (by step_id)."""
+        self._cursor.execute(self._sql.finish_step, values)
+
 
 class Database:
-    """One table family (``name``, ``name_versions``, ``name_runs``, ``name_meta``) in the
-    database at ``url``: created or upgraded on open, used through :meth:`transaction`.
+    """One table family (``name``, ``name_versions``, ``name_runs``, ``name_steps``,
+    ``name_meta``) in the database at ``url``: created or upgraded on open, used through
+    :meth:`transaction`.
 
     ``db`` is the underlying :class:`dataset.Database`, for users' ad-hoc queries.
     """

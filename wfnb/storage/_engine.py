@@ -27,6 +27,12 @@ log = logging.getLogger("wfnb.storage")
 SYNCHRONOUS_MODES = ("OFF", "NORMAL", "FULL", "EXTRA")
 
 
+def database_cause(exc: BaseException) -> str:
+    """The database's own words for an error, without SQLAlchemy's statement dump."""
+    original = getattr(exc, "orig", None)
+    return str(original if original is not None else exc).strip().splitlines()[0]
+
+
 def sqlite_url(db_file: str | Path) -> str:
     """The SQLAlchemy URL of a SQLite file, its parent folder created."""
     path = Path(db_file).expanduser()

@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 import sqlalchemy as sa
 
 from wfnb._errors import CorruptStateError, SessionNotFoundError
+from wfnb.storage import _steps
 from wfnb.storage._database import Database, Transaction
 from wfnb.storage._delta import apply_delta
 from wfnb.storage._models import VersionInfo, timestamp
@@ -120,6 +121,16 @@ def prune(
 
 
 def prune_session(tx: Transaction, session_id: str, first_kept: int, cutoff: float | None) -> int:
+    """Drop the session's versions (see :func:`_prune_versions`), then its step records that
+    started before the oldest version kept (see _steps.py); returns how many versions went."""
+    dropped = _prune_versions(tx, session_id, first_kept, cutoff)
+    _steps.prune(tx, session_id)
+    return dropped
+
+
+def _prune_versions(
+    tx: Transaction, session_id: str, first_kept: int, cutoff: float | None
+) -> int:
     """Delete versions before ``first_kept`` (and before ``cutoff`` time), keeping the newest.
 
     When the first version kept is a delta, it is rewritten as the full state it stands for,

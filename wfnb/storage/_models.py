@@ -89,6 +89,39 @@ class RunRecord:
 
 
 @dataclass(frozen=True)
+class StepRecord:
+    """One step of a run, as recorded in the steps table.
+
+    ``cached``: served from an earlier record (``served_from`` names it) instead of executing;
+    ``output`` is the step's return value, or for a generator step ``{"chunks": [...],
+    "returned": value}`` (with ``"responses"``, the indexes of chunks that were RunResponses,
+    stored as their content, content_type and event); None while running, after a failure, or
+    when the record it was served from is gone.
+    """
+
+    step_id: str
+    session_id: str
+    workflow_name: str | None
+    run_id: str | None
+    key: str
+    name: str
+    status: str
+    cached: bool
+    served_from: str | None
+    output: Any
+    error: str | None
+    started_at: dt.datetime
+    ended_at: dt.datetime | None
+
+    @property
+    def seconds(self) -> float | None:
+        """How long the step took (None while it is running)."""
+        if self.ended_at is None:
+            return None
+        return (self.ended_at - self.started_at).total_seconds()
+
+
+@dataclass(frozen=True)
 class SaveResult:
     """What a save did.
 

@@ -4,6 +4,7 @@ tokens used)."""
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -11,6 +12,7 @@ import sqlalchemy as sa
 
 from wfnb.storage._database import Database
 from wfnb.storage._models import RunRecord, listed_time
+from wfnb.storage._steps import ServedCall, insert_served
 
 
 def record_start(
@@ -37,8 +39,10 @@ def record_end(
     session_id: str | None,
     input_tokens: int | None = None,
     output_tokens: int | None = None,
+    served_steps: Sequence[ServedCall] = (),
 ) -> None:
-    """Record how a run ended: completed, failed or interrupted (and the tokens it used)."""
+    """Record how a run ended: completed, failed or interrupted (and the tokens it used), with,
+    in the same transaction, its step calls served and not recorded yet."""
     r = db.tables.runs
     with db.transaction("record the run", session_id, write=True) as tx:
         tx.execute(
@@ -47,6 +51,7 @@ def record_end(
                 ended_at=time.time(), input_tokens=input_tokens, output_tokens=output_tokens,
             )
         )
+        insert_served(tx, served_steps)
 
 
 def runs(db: Database, session_id: str, *, limit: int | None) -> list[RunRecord]:

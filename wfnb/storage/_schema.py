@@ -9,6 +9,8 @@ For ``table_name="t"``:
                   version before it (see _delta.py); the current state is the newest full row
                   with the deltas after it, so a save writes only what changed
 - ``t_runs``      one row per run: status, input, output, error, timings, tokens used
+- ``t_steps``     one row per step a run executed or was served (see _steps.py): its key,
+                  status, output (exact JSON bytes, as states are stored), error, timings
 - ``t_meta``      key/value rows; ``schema_version`` says which migrations have run
 
 Migrations are ordered and idempotent, run in one transaction on open; a database whose
@@ -49,6 +51,7 @@ class Tables:
     versions: sa.Table
     runs: sa.Table
     meta: sa.Table
+    steps: sa.Table
 
     @classmethod
     def define(cls, name: str) -> Tables:
@@ -97,7 +100,30 @@ class Tables:
             sa.Column("key", sa.Text, primary_key=True),
             sa.Column("value", sa.Text, nullable=False),
         )
-        return cls(name, sessions, versions, runs, meta)
+        steps = sa.Table(
+            f"{name}_steps", metadata,
+            sa.Column("step_id", sa.Text, primary_key=True),
+            sa.Column("session_id", sa.Text, nullable=False),
+            sa.Column("workflow_name", sa.Text, nullable=True),
+            sa.Column("run_id", sa.Text, nullable=True),
+            sa.Column("key", sa.Text, nullable=False),
+            sa.Column("name", sa.Text, nullable=False),
+            sa.Column("status", sa.Text, nullable=False),
+            sa.Column("served_from", sa.Text, nullable=True),  # NULL: the body ran
+            sa.Column("output", sa.LargeBinary, nullable=True),
+            sa.Column("tagged", sa.Boolean, nullable=False),
+            sa.Column("error", sa.Text, nullable=True),
+            sa.Column("started_at", sa.Float, nullable=False),
+            sa.Column("ended_at", sa.Float, nullable=True),
+            sa.Index(f"ix_{name}_steps_time", "session_id", "started_at"),
+        )
+        # lookups read only completed records whose body ran: served records (one per call of
+        # every later run, same key) stay out of these indexes, so a lookup never walks them
+        servable = sa.and_(steps.c.status == "completed", steps.c.served_from.is_(None))
+        for index, scope in (("key", "session_id"), ("wf_key", "workflow_name")):
+            sa.Index(f"ix_{name}_steps_{index}", steps.c[scope], steps.c.key, steps.c.ended_at,
+                     steps.c.step_id, sqlite_where=servable, postgresql_where=servable)
+        return cls(name, sessions, versions, runs, meta, steps)
 
 
 def _create_v1(conn: sa.Connection, tables: Tables) -> None:
@@ -115,10 +141,17 @@ def _add_run_tokens_v2(conn: sa.Connection, tables: Tables) -> None:
             conn.execute(sa.text(f'ALTER TABLE "{tables.runs.name}" ADD COLUMN {column} INTEGER'))
 
 
+def _add_steps_v3(conn: sa.Connection, tables: Tables) -> None:
+    """Steps: one row per ``@step`` call of a run (see _steps.py)."""
+    tables.steps.create(conn, checkfirst=True)
+
+
 Migration = Callable[[sa.Connection, Tables], None]
 
 #: (schema version, migration) in order; each brings the tables from the version before it.
-MIGRATIONS: list[tuple[int, Migration]] = [(1, _create_v1), (2, _add_run_tokens_v2)]
+MIGRATIONS: list[tuple[int, Migration]] = [
+    (1, _create_v1), (2, _add_run_tokens_v2), (3, _add_steps_v3),
+]
 
 
 def refuse_foreign_tables(conn: sa.Connection, tables: Tables) -> None:
@@ -126,7 +159,7 @@ def refuse_foreign_tables(conn: sa.Connection, tables: Tables) -> None:
     program's ``t_runs``, say): creating the rest beside it would "work", then every save would
     fail. A family whose ``_meta`` records a schema version is wfnb's and is not looked into."""
     inspector = sa.inspect(conn)
-    for table in (tables.meta, tables.sessions, tables.versions, tables.runs):
+    for table in (tables.meta, tables.sessions, tables.versions, tables.runs, tables.steps):
         if not inspector.has_table(table.name):
             continue
         found = {column["name"] for column in inspector.get_columns(table.name)}

@@ -362,7 +362,7 @@ class Sessions:
                 raise SessionConflictError(
                     session_id, keys=(), expected_version=expected_version, stored_version=current
                 )
-            for table in (t.sessions, t.versions, t.runs):
+            for table in (t.sessions, t.versions, t.runs, t.steps):
                 tx.execute(sa.delete(table).where(table.c.session_id == session_id))
         self._remember(session_id, None)
         return True

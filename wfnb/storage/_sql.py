@@ -44,6 +44,19 @@ class Swapped(NamedTuple):
     created_at: float
 
 
+class ServableStep(NamedTuple):
+    """The step record a call is served from: its id and its output document."""
+
+    step_id: str
+    output: bytes
+    tagged: bool
+
+
+#: the columns of a step record, in the order the prepared INSERT takes them
+STEP_COLUMNS = ("step_id", "session_id", "workflow_name", "run_id", "key", "name", "status",
+                "served_from", "output", "tagged", "error", "started_at", "ended_at")
+
+
 # the columns each statement selects are the fields of its row type, in order
 _SESSION = ", ".join(SessionRow._fields)
 _VERSION = ", ".join(VersionRow._fields)
@@ -92,4 +105,25 @@ class Statements:
             f"INSERT INTO {v} (session_id, version, base_version, data, tagged, state_bytes, "
             f"source, run_id, created_at) VALUES ({p('sid')}, {p('new')}, {p('base')}, "
             f"{p('data')}, {p('tagged')}, {p('bytes')}, {p('source')}, {p('run')}, {p('now')})"
+        )
+        # steps (see _steps.py): the servable record of a key, newest first, in the session or
+        # in the workflow's sessions; the partial indexes of _schema.py hold exactly these rows
+        st = quote(tables.steps.name)
+        servable = (
+            f"SELECT {', '.join(ServableStep._fields)} FROM {st} WHERE key = {p('key')} "
+            "AND status = 'completed' AND served_from IS NULL AND ended_at >= "
+            f"{p('since')} AND {{scope}} ORDER BY ended_at DESC, step_id DESC LIMIT 1"
+        )
+        self.select_servable_step = {
+            "session": servable.format(scope=f"session_id = {p('sid')}"),
+            "workflow": servable.format(scope=f"workflow_name = {p('wf')}"),
+        }
+        self.insert_step = (
+            f"INSERT INTO {st} ({', '.join(STEP_COLUMNS)}) "
+            f"VALUES ({', '.join(p(column) for column in STEP_COLUMNS)})"
+        )
+        self.finish_step = (
+            f"UPDATE {st} SET status = {p('status')}, output = {p('output')}, "
+            f"tagged = {p('tagged')}, error = {p('error')}, ended_at = {p('ended_at')} "
+            f"WHERE step_id = {p('step_id')}"
         )

@@ -9,12 +9,13 @@ SQL, transactions):
 - list_sessions, count_sessions,
   workflow_names                    -> _listing.py
 - record_run_start/end, runs        -> _runs.py
+- steps, clear_steps, step_log      -> _steps.py (step_log: the runtime's lookups and records)
 - export_sessions, import_sessions  -> _transfer.py;  to_dataframe -> _frame.py
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -27,11 +28,13 @@ from wfnb.storage._models import (
     RunRecord,
     SaveResult,
     SessionSummary,
+    StepRecord,
     StoredSession,
     VersionInfo,
 )
 from wfnb.storage._schema import check_table_name
 from wfnb.storage._sessions import Sessions, check_session_id
+from wfnb.storage._steps import ServedCall, StepLog
 
 Progress = Callable[[], None]  # called once per session done
 
@@ -39,8 +42,9 @@ Progress = Callable[[], None]  # called once per session done
 class WorkflowStorage:
     """Sessions of workflows, stored through `dataset` in any SQLAlchemy database.
 
-    ``WorkflowStorage("my_workflows", "sqlite:///tmp/workflows.db")`` keeps four tables
-    (``my_workflows``, ``_versions``, ``_runs``, ``_meta``), created or upgraded on open.
+    ``WorkflowStorage("my_workflows", "sqlite:///tmp/workflows.db")`` keeps five tables
+    (``my_workflows``, ``_versions``, ``_runs``, ``_steps``, ``_meta``), created or upgraded on
+    open.
     ``keep_versions`` bounds each session's history (``None`` keeps all of it);
     ``db`` is the underlying :class:`dataset.Database` for ad-hoc queries.
     """
@@ -62,6 +66,7 @@ class WorkflowStorage:
         self._database = Database(table_name, self.db_url, busy_timeout=busy_timeout,
                                   synchronous=synchronous)
         self._sessions = Sessions(self._database, keep_versions)
+        self.step_log = StepLog(self._database)
         self.table_name = self._database.name
         self.db = self._database.db
         self.schema_version = self._database.schema_version
@@ -108,7 +113,7 @@ class WorkflowStorage:
         )
 
     def delete(self, session_id: str, *, expected_version: int | None = None) -> bool:
-        """Delete a session with its history and runs; False when there was none.
+        """Delete a session with its history, runs and steps; False when there was none.
 
         With ``expected_version``, refuse (SessionConflictError) if it was saved since.
         """
@@ -164,7 +169,9 @@ class WorkflowStorage:
     ) -> int:
         """Drop history: all but the newest ``keep`` versions and/or those older than
         ``older_than`` seconds, of one session or all. The current version always stays.
-        Returns how many versions were dropped; ``progress`` is called after each session.
+        Step records that started before the oldest version kept go too, except the newest
+        completed one of each step key (what later runs are served). Returns how many versions
+        were dropped; ``progress`` is called after each session.
         """
         ids = [check_session_id(session_id)] if session_id is not None else None
         return _history.prune(self._database, ids, keep=keep, older_than=older_than,
@@ -189,15 +196,27 @@ class WorkflowStorage:
         session_id: str | None = None,
         input_tokens: int | None = None,
         output_tokens: int | None = None,
+        served_steps: Sequence[ServedCall] = (),
     ) -> None:
-        """Record how a run ended: completed, failed or interrupted (and the tokens it used)."""
+        """Record how a run ended: completed, failed or interrupted (and the tokens it used),
+        with the records of its step calls that were served and not recorded yet, in the same
+        transaction."""
         _runs.record_end(self._database, run_id, status=status, output=output, error=error,
                          version=version, session_id=session_id, input_tokens=input_tokens,
-                         output_tokens=output_tokens)
+                         output_tokens=output_tokens, served_steps=served_steps)
 
     def runs(self, session_id: str, *, limit: int | None = None) -> list[RunRecord]:
         """The session's runs, newest first."""
         return _runs.runs(self._database, check_session_id(session_id), limit=limit)
+
+    def steps(self, session_id: str, run_id: str | None = None) -> list[StepRecord]:
+        """The session's step records (of one run, with ``run_id``), oldest first."""
+        return self.step_log.records(check_session_id(session_id), run_id)
+
+    def clear_steps(self, session_id: str, name: str | None = None) -> int:
+        """Forget the session's step records (of the step ``name`` only: its full name or the
+        part after the last dot), so their next calls execute; returns how many were deleted."""
+        return self.step_log.clear(check_session_id(session_id), name)
 
     # -- transfer ----------------------------------------------------------------------------
 
@@ -230,9 +249,12 @@ class WorkflowStorage:
                                          progress=progress)
 
     def to_dataframe(
-        self, *, search: str | None = None, workflow_name: str | None = None
+        self, *, search: str | None = None, workflow_name: str | None = None, steps: bool = False
     ) -> Any:
         """A pandas DataFrame of the sessions, one row each with one ``state.<key>`` column per
-        top-level state key (reads every state; pandas is optional: ``pip install pandas``)."""
+        top-level state key (reads every state; pandas is optional: ``pip install pandas``).
+        ``steps=True``: one row per step record of those sessions (name, status, cached, times,
+        error, output)."""
         return _frame.to_dataframe(self._database, self._sessions, search=search,
-                                   workflow_name=workflow_name)
+                                   workflow_name=workflow_name,
+                                   step_log=self.step_log if steps else None)

@@ -1,12 +1,13 @@
 """Sessions out of a database and into another, as JSON lines.
 
 One line per session: its current state, its whole stored history (every version as a full state,
-with its number, source, run id and time) and its runs. Every state is the exact JSON text wfnb
-stored (tagged types stay tagged) and every time the stored float, so an export from SQLite
-imports into PostgreSQL, or back, unchanged. An import reads the file once, checks each line
-against what wfnb and the target database hold, writes the whole file in one transaction (all or
-nothing), stores history as deltas the way saves do, and never overwrites a session silently:
-see :func:`import_sessions`.
+with its number, source, run id and time), its runs and its step records (``steps``: optional
+on import, so files written before steps existed still import). Every state is the exact JSON
+text wfnb stored (tagged types stay tagged) and every time the stored float, so an export from
+SQLite imports into PostgreSQL, or back, unchanged. An import reads the file once, checks each
+line against what wfnb and the target database hold, writes the whole file in one transaction
+(all or nothing), stores history as deltas the way saves do, and never overwrites a session
+silently: see :func:`import_sessions`.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from wfnb._errors import (
     StorageError,
 )
 from wfnb._format import noun
+from wfnb.storage import _steps
 from wfnb.storage._codec import MAX_DEPTH, decode_state, may_hold_tags
 from wfnb.storage._database import Database, Transaction, jsonb_copy
 from wfnb.storage._listing import all_session_ids, chunks, existing_sessions
@@ -130,6 +132,7 @@ def _read_record(
             sa.select(t.runs).where(t.runs.c.session_id == session_id)
             .order_by(t.runs.c.started_at, t.runs.c.run_id)
         ).all()
+        steps = _steps.export_rows(tx, session_id)
     history = [
         {"version": v.version, "source": v.source, "run_id": v.run_id,
          "created_at": v.created_at, "state": _state_json(sessions, session_id, v.version)}
@@ -148,6 +151,7 @@ def _read_record(
         "state": current.state_json,
         "history": history,
         "runs": [{key: run._mapping[key] for key in _RUN_FIELDS} for run in runs],
+        "steps": steps,
     }
 
 
@@ -173,6 +177,7 @@ class _Record:
     updated_at: float
     history: list[Row]  # version, source, run_id, created_at, state
     runs: list[Row]  # rows of the runs table
+    steps: list[Row]  # rows of the steps table
 
 
 def import_sessions(
@@ -192,9 +197,10 @@ def import_sessions(
     (ImportConflictError) rolls the whole import back. ``"skip"`` leaves existing sessions
     alone; ``"new-version"`` saves the file's current state as a new version of each existing
     session once the new ones are committed (source ``import``; a concurrent writer's changes
-    are merged or refused as by any save; the file's history and runs of that session are not
-    imported). A run id that exists already (for a session being created) is a conflict in
-    every mode. History is stored as saves store it: deltas on the version before.
+    are merged or refused as by any save; the file's history, runs and steps of that session
+    are not imported). A run id that exists already (for a session being created) is a
+    conflict in every mode; step records already stored are left out. History is stored as
+    saves store it: deltas on the version before.
     """
     check_on_conflict(on_conflict)
     outcomes: dict[str, list[str]] = {field.name: [] for field in dataclasses.fields(ImportReport)}
@@ -289,9 +295,13 @@ def _parse(line: bytes) -> _Record:
             for index, run in enumerate(_field(data, "runs", list))]
     if len({run["run_id"] for run in runs}) != len(runs):
         raise ImportFormatError("a run id appears twice in 'runs'")
+    steps = [_step_row(session_id, entry, index)
+             for index, entry in enumerate(_field(data, "steps", list) if "steps" in data else [])]
+    if len({row["step_id"] for row in steps}) != len(steps):
+        raise ImportFormatError("a step id appears twice in 'steps'")
     return _Record(
         session_id, _text(data, "workflow_name", nullable=True), version, state,
-        _time(data, "created_at"), _time(data, "updated_at"), versions, runs,
+        _time(data, "created_at"), _time(data, "updated_at"), versions, runs, steps,
     )
 
 
@@ -304,6 +314,27 @@ def _history_entry(entry: object, index: int) -> Row:
         "run_id": _text(item, "run_id", nullable=True, where=where),
         "created_at": _time(item, "created_at", where), "state": _state(item, "state", where),
     }
+
+
+def _step_row(session_id: str, entry: object, index: int) -> Row:
+    where = f"steps[{index}]."
+    item = _mapping(entry, f"steps[{index}]")
+    row: Row = {"session_id": session_id}
+    for column in ("step_id", "key", "name", "status"):
+        row[column] = _text(item, column, where=where)
+    for column in ("workflow_name", "run_id", "served_from", "error"):
+        row[column] = _text(item, column, nullable=True, where=where)
+    if not row["step_id"]:
+        raise ImportFormatError(f"{where}step_id is empty")
+    if row["status"] not in _steps.STATUSES:
+        raise ImportFormatError(f"{where}status should be one of "
+                                f"{', '.join(_steps.STATUSES)}, not {row['status']!r}")
+    output = _state(item, "output", where) if item.get("output") is not None else None
+    row["output"] = output.encode() if output is not None else None
+    row["tagged"] = row["output"] is not None and may_hold_tags(row["output"])
+    row["started_at"] = _time(item, "started_at", where)
+    row["ended_at"] = None if item.get("ended_at") is None else _time(item, "ended_at", where)
+    return row
 
 
 def _run_row(session_id: str, entry: object, index: int) -> Row:
@@ -441,7 +472,7 @@ def _check_runs_are_new(tx: Transaction, record: _Record, where: str) -> None:
 
 
 def _insert(tx: Transaction, record: _Record) -> None:
-    """Write a new session, its versions (as deltas where a save would) and its runs."""
+    """Write a new session, its versions (as deltas where a save would), its runs and steps."""
     t = tx.db.tables
     session, versions = _rows(record)
     tx.connection.execute(sa.insert(t.sessions), [session])
@@ -449,6 +480,7 @@ def _insert(tx: Transaction, record: _Record) -> None:
     tx.connection.execute(sa.insert(t.versions), versions)
     if record.runs:
         tx.connection.execute(sa.insert(t.runs), record.runs)
+    _steps.import_rows(tx, record.steps)
 
 
 def _rows(record: _Record) -> tuple[Row, list[Row]]:
