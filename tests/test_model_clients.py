@@ -145,6 +145,7 @@ def test_a_tool_call_only_stream_shows_one_line_per_call(
         "get_weather", '{"city": "Why is the sky blue?"}')
     assert result.content == ""
     assert thinking_shown(shell) == 'tool call: get_weather({"city": "Why is the sky blue?"})'
+    assert " · 0 chunks · 1 tool call" in status_line(shell)
 
 
 def test_langchain_chat_openai_streams_sync_and_async(shell: InteractiveShell) -> None:

@@ -75,8 +75,8 @@ def pretty_json(document: bytes | str, *, sort_keys: bool = False) -> str:
 
 def json_diff(old: bytes | str, new: bytes | str, old_label: str, new_label: str) -> Iterator[str]:
     """The lines of a unified diff of two JSON documents, indented with sorted keys (none when
-    they are equal). Lines end only at JSON's own newlines: a NEL or U+2028 inside a string is
-    part of its line."""
+    they are equal). Split at the layout's newlines only: a string may hold U+2028 or U+0085,
+    which ``str.splitlines`` would take for line ends."""
     return difflib.unified_diff(
         pretty_json(old, sort_keys=True).split("\n"),
         pretty_json(new, sort_keys=True).split("\n"), old_label, new_label, lineterm="",

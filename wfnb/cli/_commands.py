@@ -85,8 +85,9 @@ def diff(args: argparse.Namespace, storage: WorkflowStorage, console: Console) -
     new = read(storage, args.session, args.new)
     label = f"{visible(args.session)} version"
     for line in json_diff(old.document, new.document, f"{label} {old.version}",
-                          f"{label} {new.version}"):  # JSON: hidden characters as \uXXXX
-        console.line(visible(line, json=True), _diff_style(line))
+                          f"{label} {new.version}"):
+        header = line.startswith(("---", "+++"))  # else a JSON line: hidden characters \uXXXX
+        console.line(line if header else visible(line, json=True), _diff_style(line))
     return OK
 
 

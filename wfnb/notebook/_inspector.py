@@ -14,6 +14,7 @@ what it shows in _inspector_render.py.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import weakref
 from collections.abc import Callable
@@ -24,6 +25,8 @@ from wfnb._errors import CorruptStateError
 from wfnb._format import plural, pretty_json
 from wfnb.notebook import _inspector_render as render
 from wfnb.notebook._inspector_actions import EditActions, Selection, action
+from wfnb.notebook._inspector_live import Poller, Schedule, kernel_schedule
+from wfnb.notebook._inspector_snapshot import snapshot_html
 from wfnb.notebook._inspector_view import InspectorView
 from wfnb.storage import SessionSummary, VersionInfo, WorkflowStorage
 
@@ -58,7 +61,8 @@ class StateInspector:
     """
 
     def __init__(
-        self, storage: WorkflowStorage, *, page_size: int = 20, session_id: str | None = None
+        self, storage: WorkflowStorage, *, page_size: int = 20, session_id: str | None = None,
+        live_interval: float | None = None, schedule: Schedule = kernel_schedule,
     ) -> None:
         if page_size < 1:
             raise ValueError(f"page_size must be at least 1, not {page_size}")
@@ -73,6 +77,10 @@ class StateInspector:
         self.view = InspectorView(page_size)
         self.widget = self.view.widget
         self.actions = EditActions(storage, self.view, self)
+        self.poller = Poller(storage, lambda: self._after_run(None, by="another writer"),
+                             interval=live_interval, schedule=schedule,
+                             on_error=lambda error: self._say(
+                                 f"live refresh failed: {error}", "error"))
         self._wire()
         _live.add(self)
         self.refresh()
@@ -88,6 +96,9 @@ class StateInspector:
             v.revert_button: self.revert, v.delete_button: self.delete,
             v.export_button: self.export, v.import_button: self.import_,
             v.restore_button: lambda: self.restore(v.versions.value),
+            v.discard_yes: lambda: v.switch_to is not None and self.select(
+                v.switch_to, discard=True),
+            v.discard_no: self.keep_editing,
         }
         for button, method in clicks.items():
             v.on_click(button, method)
@@ -98,11 +109,23 @@ class StateInspector:
         v.on_change(v.versions, "value", self._show_version)
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
-        return self.widget._repr_mimebundle_(**kwargs)
+        """The widget, and a static snapshot (text/html) for where widgets cannot render;
+        being shown starts the live checks (see _inspector_live.py)."""
+        self.poller.start()
+        bundle = self.widget._repr_mimebundle_(**kwargs)
+        bundle["text/html"] = self.snapshot()
+        return bundle
+
+    def snapshot(self) -> str:
+        """The page and the selected state now, as static escaped HTML
+        (_inspector_snapshot.py)."""
+        return snapshot_html(self._summaries, str(self.view.page_label.value), self._selection,
+                             dt.datetime.now(dt.timezone.utc))
 
     def close(self) -> None:
-        """Close the panel's widgets and stop refreshing after runs."""
+        """Close the panel's widgets and stop refreshing (after runs and live)."""
         _live.discard(self)
+        self.poller.stop()
         self.view.close()
 
     def _say(self, text: str, kind: str = "info") -> None:
@@ -266,14 +289,33 @@ class StateInspector:
     # -- the selected session ------------------------------------------------------------
 
     @action("select")
-    def select(self, session_id: str) -> bool:
-        """Show ``session_id``: read its state (and only its), history and runs."""
+    def select(self, session_id: str, *, discard: bool = False) -> bool:
+        """Show ``session_id``: read its state (and only its), history and runs.
+
+        With unsaved text in the editor, switching to another session only asks (the
+        "Discard changes?" row; Yes, or ``discard=True``, switches and drops the text).
+        """
+        current = self.selected
+        if session_id != current and self.dirty and not discard:
+            self.view.ask_discard(session_id)
+            with self.view.sync():
+                self.view.rows.value = current if current in self.sessions else None
+            self._say(f"session {current!r} has unsaved changes: discard them to show "
+                      f"{session_id!r}? (Yes / No below)", "warn")
+            return False
+        self.view.drop_discard()
         self._selection = Selection(session_id)
         with self.view.sync():
             self.view.rows.value = session_id if session_id in self.sessions else None
         if not self.reload():
             return False
         self._say(f"session {session_id!r}, version {self._selection.base_version}", "ok")
+        return True
+
+    def keep_editing(self) -> bool:
+        """Answer No to "Discard changes?": stay on the session being edited."""
+        self.view.drop_discard()
+        self._say(f"still editing session {self.selected!r}; Save or Revert when done")
         return True
 
     def reload(self) -> bool:
@@ -359,8 +401,9 @@ class StateInspector:
 
     # -- after a run ---------------------------------------------------------------------
 
-    def _after_run(self, session_id: str | None) -> None:
-        """Show what a run saved: re-list the page, reload the selected session if it moved.
+    def _after_run(self, session_id: str | None, by: str = "a run") -> None:
+        """Show what a run (or ``by``) saved: re-list the page, reload the selected session if
+        it moved.
 
         An editor with unsaved changes is left alone (Save will then refuse, with a diff).
         """
@@ -373,9 +416,12 @@ class StateInspector:
         now = latest[0].version if latest else None
         if now == base:
             return
+        news = (f"session {sid!r} was deleted by {by}" if now is None
+                else f"session {sid!r} was saved by {by} (now version {now})")
         if self.dirty:
-            self._say(f"session {sid!r} was saved by a run (now version {now}); your "
-                      f"unsaved edit of version {base} is kept", "warn")
+            self._say(f"{news}; your unsaved edit of version {base} is kept", "warn")
         elif self.reload():
-            self._say(f"session {sid!r} updated by a run: now version {now}", "ok")
+            self._say(f"session {sid!r} updated by {by}: now version {now}", "ok")
+        elif now is None:
+            self._say(news, "warn")
 

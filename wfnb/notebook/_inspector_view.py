@@ -34,6 +34,11 @@ class InspectorView:
         self.next = w.Button(description="Next", icon="chevron-right")
         self.page_label = w.Label()
         self.status_html = w.HTML()
+        self.discard_label = w.Label()
+        self.discard_yes = w.Button(description="Yes", button_style="danger")
+        self.discard_no = w.Button(description="No")
+        self.discard_row = w.HBox([self.discard_label, self.discard_yes, self.discard_no],
+                                  layout=w.Layout(display="none"))
         self.meta = w.HTML()
         self.tree = w.Output(layout=full)
         self.editor = w.Textarea(layout=w.Layout(width="100%", height="320px"))
@@ -72,11 +77,13 @@ class InspectorView:
             self.rows,
             w.HBox([self.prev, self.next, self.page_label]),
             self.status_html,
+            self.discard_row,
             self.tabs,
         ])
         self.widget.add_class("wfnb-inspector")
         self.status = ""  # the status line as plain text
         self.armed: tuple[str, int] | None = None  # a delete (session, version) to confirm
+        self.switch_to: str | None = None  # a session to show once unsaved text is discarded
         self._syncing = False  # set while code (not a person) changes widget values
 
     def on_click(self, button: Any, handle: Callable[[], object]) -> None:
@@ -114,6 +121,17 @@ class InspectorView:
         if self.armed is not None:
             self.armed = None
             self.delete_button.description, self.delete_button.button_style = "Delete", ""
+
+    def ask_discard(self, session_id: str) -> None:
+        """Show the "Discard changes? Yes / No" row for a switch to ``session_id``."""
+        self.switch_to = session_id
+        self.discard_label.value = f"Discard your unsaved changes and show {session_id!r}?"
+        self.discard_row.layout.display = ""
+
+    def drop_discard(self) -> None:
+        """Hide the discard question (answered, or no longer asked)."""
+        self.switch_to = None
+        self.discard_row.layout.display = "none"
 
     def widgets(self) -> Iterator[Any]:
         """Every widget of the panel, the root first."""

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from wfnb._events import ToolCall, Usage
+from wfnb._format import noun
 from wfnb.notebook._aside import Aside
 from wfnb.notebook._markdown import escape, piece_html
 from wfnb.notebook._split import BlockSplitter, Joint
@@ -51,7 +52,8 @@ class RunInfo:
     workflow: str | None = None
     session_id: str | None = None
     run_id: str | None = None
-    chunks: int = 0
+    chunks: int = 0  # chunks that carried answer text
+    tool_calls: int = 0
     cached: bool = False
     started: float = 0.0
     usage: Usage | None = None
@@ -69,7 +71,9 @@ class RunInfo:
         if self.run_id:
             parts.append(f"run {self.run_id[:8]}")
         parts.append(f"{now - self.started:.1f} s")
-        parts.append(f"{self.chunks} chunk{'s' if self.chunks != 1 else ''}")
+        parts.append(f"{self.chunks} {noun(self.chunks, 'chunk')}")
+        if self.tool_calls:
+            parts.append(f"{self.tool_calls} {noun(self.tool_calls, 'tool call')}")
         if self.usage is not None:
             parts.append(str(self.usage))
         if self.cached:

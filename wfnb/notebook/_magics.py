@@ -36,6 +36,11 @@ class WorkflowMagics(Magics):
     short_errors = Bool(
         True, help="a failed run shows a short error; False shows the full traceback"
     ).tag(config=True)
+    live_interval = Float(
+        None, allow_none=True,
+        help="seconds between a shown inspector's checks for writes elsewhere (0: off; "
+        "None: 2 s, the default of wfnb.notebook._inspector_live.INTERVAL)",
+    ).tag(config=True)
     allow_remote_images = Bool(
         False, help="show Markdown images from other hosts (off: a link, never fetched)"
     ).tag(config=True)
@@ -109,7 +114,9 @@ class WorkflowMagics(Magics):
         """Show a StateInspector: browse, search, edit, diff and restore stored sessions.
 
         ``%workflow_state`` inspects the table inline workflows use; ``--storage VAR`` any
-        WorkflowStorage. It refreshes itself after ``%workflow`` runs in this kernel.
+        WorkflowStorage. It refreshes itself after ``%workflow`` runs in this kernel, and while
+        shown checks every ``WorkflowMagics.live_interval`` seconds for writes from other
+        kernels, processes or the CLI.
         """
         from IPython.display import display
 
@@ -117,7 +124,7 @@ class WorkflowMagics(Magics):
 
         args = _parse(self.workflow_state, line)
         display(StateInspector(self._storage(args), page_size=args.page_size,
-                               session_id=args.session_id))
+                               session_id=args.session_id, live_interval=self.live_interval))
 
     def _run_inline(self, args: argparse.Namespace, body: str) -> RunResponse:
         filename = self._shell.compile.cache(body)

@@ -95,7 +95,7 @@ def consume(source: Any, view: View, info: RunInfo, *, poll: float = 0.1) -> Run
                     continue
                 _note(info, chunk, bool(collected.texts))
                 piece, calls = collected.take(chunk)
-                info.usage = collected.usage
+                info.usage, info.tool_calls = collected.usage, len(collected.calls)
                 if piece.reasoning:
                     view.think(piece.reasoning)
                 for call in calls:

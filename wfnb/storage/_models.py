@@ -29,6 +29,14 @@ def listed_time(seconds: float, what: str, damage: list[str]) -> dt.datetime:
 
 
 @dataclass(frozen=True)
+class ChangeMark:
+    """What a sessions table looks like from afar (see _watch.py): equal marks, no change."""
+
+    sessions: int
+    last_update: float | None  # epoch seconds of the latest save; None when empty
+
+
+@dataclass(frozen=True)
 class SessionSummary:
     """One session as listed: everything but the state itself."""
 

@@ -9,6 +9,7 @@ SQL, transactions):
 - list_sessions, count_sessions,
   workflow_names                    -> _listing.py
 - record_run_start/end, runs        -> _runs.py
+- last_change                       -> _watch.py
 - steps, clear_steps, step_log      -> _steps.py (step_log: the runtime's lookups and records)
 - export_sessions, import_sessions  -> _transfer.py;  to_dataframe -> _frame.py
 """
@@ -19,11 +20,12 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from wfnb.storage import _frame, _history, _listing, _runs, _transfer
+from wfnb.storage import _frame, _history, _listing, _runs, _transfer, _watch
 from wfnb.storage._codec import EncodedState
 from wfnb.storage._database import Database
 from wfnb.storage._engine import normalize_url
 from wfnb.storage._models import (
+    ChangeMark,
     ImportReport,
     RunRecord,
     SaveResult,
@@ -138,6 +140,11 @@ class WorkflowStorage:
         """How many sessions ``list_sessions`` would page through with these filters."""
         return _listing.count_sessions(self._database, search=search,
                                        workflow_name=workflow_name)
+
+    def last_change(self) -> ChangeMark:
+        """A cheap mark of the table (session count, latest save time): a different mark
+        than before means another writer (kernel, process, CLI) changed it (see _watch.py)."""
+        return _watch.last_change(self._database)
 
     def workflow_names(self) -> list[str]:
         """The workflow names sessions were saved under, sorted (for filters and pickers)."""
