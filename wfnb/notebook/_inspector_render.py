@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 
 from wfnb._errors import UnstorableStateError
-from wfnb._format import clip, duration, json_diff, size, tokens, when
+from wfnb._format import clip, damaged, duration, json_diff, size, tokens, when
 from wfnb.storage import (
     TAG,
     EncodedState,
@@ -62,7 +62,8 @@ def row_label(session: SessionSummary) -> str:
     """One line of the session list: id, workflow, updated, version, size (fixed columns)."""
     return (f"{clip(session.session_id, _ID_WIDTH):<{_ID_WIDTH}}  "
             f"{clip(session.workflow_name or '-', _WORKFLOW_WIDTH):<{_WORKFLOW_WIDTH}}  "
-            f"{when(session.updated_at)}  v{session.version:<5} {size(session.state_bytes):>9}")
+            f"{when(session.updated_at)}  v{session.version:<5} {size(session.state_bytes):>9}"
+            + ("  (damaged)" if session.damaged is not None else ""))
 
 
 ROWS_HEADER = (f"{'SESSION':<{_ID_WIDTH}}  {'WORKFLOW':<{_WORKFLOW_WIDTH}}  "
@@ -189,7 +190,8 @@ def runs_html(runs: Sequence[RunRecord]) -> str:
             run.status, when(run.started_at), took,
             str(run.version) if run.version is not None else "",
             tokens(run.input_tokens, run.output_tokens), run.run_id[:8],
-            clip(orjson.dumps(run.input).decode(), EXCERPT) if run.input is not None else "",
+            clip(damaged(orjson.dumps(run.input).decode() if run.input is not None else "",
+                         run.damaged), EXCERPT),
             clip(run.output or "", EXCERPT), clip(run.error or "", EXCERPT),
         ])
     return table_html(

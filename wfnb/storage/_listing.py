@@ -8,7 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from wfnb.storage._database import Database
-from wfnb.storage._models import PageCursor, SessionSummary, timestamp
+from wfnb.storage._models import PageCursor, SessionSummary, listed_time
 from wfnb.storage._search import check_text, contains, narrowed
 
 PAGE = 500  # sessions per query when paging, ids per IN (...) when looking up
@@ -63,13 +63,18 @@ def list_sessions(
         .where(*where).order_by(*order).limit(limit).offset(offset)
     )
     with db.transaction("list sessions") as tx:
-        rows = [
-            SessionSummary(r.session_id, r.workflow_name, r.version, r.state_bytes,
-                           timestamp(r.created_at), timestamp(r.updated_at),
-                           cursor=PageCursor(r.updated_at, r.session_id))
-            for r in tx.execute(query)
-        ]
+        rows = [_summary(r) for r in tx.execute(query)]
     return rows if order is newest_first else rows[::-1]
+
+
+def _summary(row: sa.Row[Any]) -> SessionSummary:
+    """A listed session; a damaged row is listed too, saying what is wrong with it."""
+    damage: list[str] = []
+    created_at = listed_time(row.created_at, "created_at", damage)
+    updated_at = listed_time(row.updated_at, "updated_at", damage)
+    return SessionSummary(row.session_id, row.workflow_name, row.version, row.state_bytes,
+                          created_at, updated_at, damaged="; ".join(damage) or None,
+                          cursor=PageCursor(row.updated_at, row.session_id))
 
 
 def _cursor(edge: Edge) -> PageCursor:

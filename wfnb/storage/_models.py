@@ -13,6 +13,21 @@ def timestamp(seconds: float) -> dt.datetime:
     return dt.datetime.fromtimestamp(seconds, tz=dt.timezone.utc)
 
 
+_EARLIEST = dt.datetime.min.replace(tzinfo=dt.timezone.utc)
+_LATEST = dt.datetime.max.replace(tzinfo=dt.timezone.utc)
+
+
+def listed_time(seconds: float, what: str, damage: list[str]) -> dt.datetime:
+    """``timestamp(seconds)``; for a time no datetime holds (a row written by hand or by
+    another tool), the nearest one, with what is wrong added to ``damage``: one damaged row
+    must not take a whole listing down."""
+    try:
+        return timestamp(seconds)
+    except (OverflowError, ValueError, OSError):
+        damage.append(f"{what} {seconds!r} is not a time")
+        return _LATEST if seconds > 0 else _EARLIEST
+
+
 @dataclass(frozen=True)
 class ChangeMark:
     """What a sessions table looks like from afar (see _watch.py): equal marks, no change."""
@@ -49,6 +64,7 @@ class SessionSummary:
     created_at: dt.datetime
     updated_at: dt.datetime
     cursor: PageCursor | None = field(default=None, kw_only=True, repr=False, compare=False)
+    damaged: str | None = field(default=None, kw_only=True)  # what in the row cannot be read
 
 
 @dataclass(frozen=True)
@@ -95,6 +111,7 @@ class RunRecord:
     ended_at: dt.datetime | None
     input_tokens: int | None = None
     output_tokens: int | None = None
+    damaged: str | None = field(default=None, kw_only=True)  # what in the row cannot be read
 
 
 @dataclass(frozen=True)
