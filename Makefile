@@ -33,7 +33,7 @@ test: lint
 		echo "make test: browser tests (tests/e2e) SKIPPED: no chromium on PATH (apt-get install chromium)"; fi
 
 check: lint
-	WFNB_TEST_POSTGRES_URL= WFNB_QUICK=1 $(BIN)/pytest -q -x -p no:cacheprovider \
+	WFNB_TEST_POSTGRES_URL= WFNB_QUICK=1 $(BIN)/pytest -q -x -p no:cacheprovider -n auto \
 		-m "not slow and not kernel" \
 		--ignore=tests/reliability tests
 

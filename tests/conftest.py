@@ -11,6 +11,7 @@ with "the database system is shutting down".
 
 from __future__ import annotations
 
+import atexit
 import fcntl
 import functools
 import os
@@ -54,6 +55,7 @@ def _server_lock() -> IO[str]:
     name = f"wfnb-tests-postgres-{zlib.crc32(POSTGRES_URL.encode()):08x}.lock"
     lock = open(Path(tempfile.gettempdir()) / name, "a")  # noqa: SIM115 (open for the session)
     fcntl.flock(lock, fcntl.LOCK_SH)
+    atexit.register(lock.close)
     return lock
 
 

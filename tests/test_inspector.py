@@ -130,7 +130,9 @@ def test_select_shows_state_history_and_metadata(
     (output,) = inspector.view.tree.outputs
     assert output["data"]["application/json"] == {"n": 1, "tags": ["a", "b"]}
     assert output["metadata"]["application/json"]["root"] == "s1"
-    assert "<pre" in output["data"]["text/html"]
+    # the state travels once: no HTML or plain-text copy of it beside the tree
+    assert set(output["data"]) == {"application/json", "text/plain"}
+    assert output["data"]["text/plain"] == "s1: a JSON state of 24 B (its text is in the Edit tab)"
     inspector.view.rows.value = "s2"  # clicking a row selects it
     assert inspector.selected == "s2" and json.loads(inspector.state_text)["n"] == 2
     assert not inspector.select("nope") and "no session 'nope'" in inspector.status
@@ -588,3 +590,57 @@ def test_100000_sessions_page_without_reading_states(
     assert inspector.pages == 1 and len(inspector.sessions) == 20
     assert reads == []  # no state read until one is selected
     assert inspector.select(inspector.sessions[0]) and len(reads) == 1
+
+
+def test_pages_are_keyset_seeks_and_counting_stops_at_its_limit(
+    storage: WorkflowStorage, inspect: Inspect, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for n in range(23):
+        storage.save(f"s{n:02d}", {}, expected_version=0)
+    monkeypatch.setattr(_inspector, "COUNT_LIMIT", 10)
+    listed: list[dict[str, Any]] = []
+    list_sessions = storage.list_sessions
+
+    def recorded(**kwargs: Any) -> Any:
+        listed.append(kwargs)
+        return list_sessions(**kwargs)
+
+    monkeypatch.setattr(storage, "list_sessions", recorded)
+    inspector = inspect(storage, page_size=5)
+    assert inspector.view.page_label.value == "page 1 of more than 2 · more than 10 sessions"
+    seen = list(inspector.sessions)
+    while not inspector.view.next.disabled:
+        assert inspector.next_page()
+        seen += inspector.sessions
+    assert seen == [f"s{n:02d}" for n in range(22, -1, -1)] and inspector.page == 5
+    assert inspector.prev_page() and inspector.sessions == [f"s{n:02d}" for n in range(7, 2, -1)]
+    inspector.relist()  # a re-read finds the page the way it was found
+    assert inspector.sessions == [f"s{n:02d}" for n in range(7, 2, -1)]
+    assert all("offset" not in kwargs for kwargs in listed)
+    assert {"after", "before"} <= {key for kwargs in listed for key in kwargs}
+
+
+def test_a_1_mb_state_is_sent_to_the_browser_once(
+    storage: WorkflowStorage, inspect: Inspect
+) -> None:
+    big = {"posts": [{"topic": f"topic {n}", "text": "word " * 200} for n in range(1000)]}
+    storage.save("big", big, expected_version=0)
+    inspector = inspect(storage)
+    state_bytes = len(json.dumps(big))
+    assert state_bytes > 1_000_000
+
+    def sent() -> int:
+        """Bytes of every widget's synced state and the tree's output bundle, as JSON."""
+        return sum(len(json.dumps(widget.get_state(), default=str))
+                   for widget in inspector.view.widgets())
+
+    assert inspector.select("big")
+    assert state_bytes < sent() < 1.3 * state_bytes  # the tree only
+    assert inspector.view.editor.value == ""  # not sent while the Edit tab is closed
+    assert json.loads(inspector.state_text) == big and not inspector.dirty
+    inspector.view.tabs.selected_index = 1  # a person opens the Edit tab: now it is sent
+    assert json.loads(inspector.view.editor.value) == big
+    assert 2 * state_bytes < sent() < 2.6 * state_bytes
+    inspector.state_text = inspector.state_text.replace("topic 7", "topic seven", 1)
+    assert inspector.dirty and inspector.save()
+    assert storage.read("big").session_state["posts"][7]["topic"] == "topic seven"

@@ -15,7 +15,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.conftest import StorageFactory, drop_tables, postgres_url
-from wfnb import CorruptStateError, SessionNotFoundError, WorkflowStorage
+from wfnb import CorruptStateError, SessionNotFoundError, SqliteWorkflowStorage, WorkflowStorage
 from wfnb._errors import ImportConflictError, ImportFormatError
 from wfnb.storage import _frame
 
@@ -63,7 +63,7 @@ def snapshot(storage: WorkflowStorage) -> dict[str, Any]:
 def base_versions(storage: WorkflowStorage) -> list[int | None]:
     with storage.db.engine.connect() as conn:  # type: ignore[union-attr]
         return list(conn.execute(sa.text(
-            f'SELECT base_version FROM "{storage.table_name}_versions" ORDER BY version'
+            f'SELECT base_version FROM "{storage.table_name}_versions" ORDER BY session_id, version'
         )).scalars())
 
 
@@ -97,6 +97,30 @@ def test_export_then_import_reproduces_every_session_exactly(
     assert session_rows(second) == session_rows(storage)
 
 
+def test_sqlite_to_postgres_and_back_keeps_states_histories_and_runs(tmp_path: Path) -> None:
+    url = postgres_url()
+    name = f"wf_{uuid.uuid4().hex[:12]}"
+    source = SqliteWorkflowStorage("wf", tmp_path / "source.db")
+    seed(source)
+    there = tmp_path / "there.jsonl"
+    source.export_sessions(str(there))
+    postgres = WorkflowStorage(name, url)
+    back = SqliteWorkflowStorage("wf", tmp_path / "back.db")
+    try:
+        assert sorted(postgres.import_sessions(str(there)).imported) == ["alpha", "beta", "gamma"]
+        assert snapshot(postgres) == snapshot(source)
+        assert base_versions(postgres) == base_versions(source)
+        again = tmp_path / "back.jsonl"
+        postgres.export_sessions(str(again))
+        back.import_sessions(str(again))
+        assert snapshot(back) == snapshot(source)
+        assert session_rows(back) == session_rows(source)
+    finally:
+        for storage in (source, postgres, back):
+            storage.close()
+        drop_tables(url, name)
+
+
 def session_rows(storage: WorkflowStorage) -> list[Any]:
     """The session rows as stored (on PostgreSQL with the JSONB copy of the state)."""
     with storage.db.engine.connect() as conn:  # type: ignore[union-attr]
@@ -126,11 +150,12 @@ def test_pruned_history_exports_the_versions_kept(exported: Path) -> None:
     ]
 
 
-def test_import_stores_each_version_as_a_full_state(
-    second: WorkflowStorage, exported: Path
+def test_import_stores_history_as_the_saves_stored_it(
+    storage: WorkflowStorage, second: WorkflowStorage, exported: Path
 ) -> None:
     second.import_sessions(str(exported))
-    assert set(base_versions(second)) == {None}
+    assert any(base is not None for base in base_versions(second))  # deltas, not full copies
+    assert base_versions(second) == base_versions(storage)
 
 
 def test_import_fails_on_an_existing_session_and_writes_nothing(

@@ -33,6 +33,7 @@ from wfnb._steps import step
 from wfnb._workflow import Workflow, logger
 from wfnb.storage import (
     ImportReport,
+    PageCursor,
     PostgresWorkflowStorage,
     RunRecord,
     SaveResult,
@@ -57,6 +58,7 @@ __all__ = [
     "ImportReport",
     "InvalidNameError",
     "ModelStreamError",
+    "PageCursor",
     "PostgresWorkflowStorage",
     "RunEvent",
     "RunRecord",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import difflib
 from collections.abc import Iterator
@@ -10,8 +11,19 @@ import orjson
 
 
 def when(moment: dt.datetime | None) -> str:
-    """A stored time in local time, to the second ("" for none)."""
-    return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S") if moment is not None else ""
+    """A stored time in local time, to the second ("" for none; in UTC at the very ends of the
+    datetime range, where local time does not exist)."""
+    if moment is None:
+        return ""
+    with contextlib.suppress(OverflowError):
+        moment = moment.astimezone()
+    return moment.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def damaged(what: str, damage: str | None) -> str:
+    """A listed field, or what is wrong with its row when a row is damaged (written by hand or
+    by another tool): the row is listed all the same."""
+    return what if damage is None else f"damaged: {damage}"
 
 
 def size(count: int) -> str:

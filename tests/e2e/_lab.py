@@ -54,8 +54,10 @@ class Lab:
     log: Path
 
     @classmethod
-    def start(cls, root: Path, home: Path, log: Path, *, timeout: float = 90.0) -> Lab:
-        """Start JupyterLab on a free port and wait until its REST API answers."""
+    def start(cls, root: Path, home: Path, log: Path, *, timeout: float = 90.0,
+              app: str = "jupyterlab") -> Lab:
+        """Start JupyterLab (or, with ``app="notebook"``, Notebook 7) on a free port and wait
+        until its REST API answers."""
         for folder in ("config", "runtime", "settings", "workspaces"):
             (home / folder).mkdir(parents=True, exist_ok=True)
         for name, values in USER_SETTINGS.items():
@@ -68,13 +70,14 @@ class Lab:
         env.update(JUPYTER_CONFIG_DIR=str(home / "config"),
                    JUPYTER_RUNTIME_DIR=str(home / "runtime"), PYTHONUNBUFFERED="1")
         command = [
-            sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root",
+            sys.executable, "-m", app, "--no-browser", "--allow-root",
             "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
             "--IdentityProvider.token=", "--ServerApp.password=",
             "--ServerApp.disable_check_xsrf=True", f"--ServerApp.root_dir={root}",
-            f"--LabApp.user_settings_dir={home / 'settings'}",
-            f"--LabApp.workspaces_dir={home / 'workspaces'}",
-            "--LabApp.news_url=None", "--LabApp.extension_manager=readonly",
+            f"--LabServerApp.user_settings_dir={home / 'settings'}",
+            f"--LabServerApp.workspaces_dir={home / 'workspaces'}",
+            *(["--LabApp.news_url=None", "--LabApp.extension_manager=readonly"]
+              if app == "jupyterlab" else []),
         ]
         with log.open("wb") as sink:
             process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, env=env,
@@ -84,13 +87,13 @@ class Lab:
         while True:
             if process.poll() is not None:
                 raise RuntimeError(
-                    f"JupyterLab exited with {process.returncode}:\n{lab.log_tail()}")
+                    f"{app} exited with {process.returncode}:\n{lab.log_tail()}")
             with contextlib.suppress(OSError):
                 lab.api("GET", "/api/status")
                 return lab
             if time.monotonic() > deadline:
                 lab.stop()
-                raise RuntimeError(f"JupyterLab did not answer in {timeout:.0f} s:\n"
+                raise RuntimeError(f"{app} did not answer in {timeout:.0f} s:\n"
                                    f"{lab.log_tail()}")
             time.sleep(0.2)
 

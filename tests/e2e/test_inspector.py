@@ -1,6 +1,6 @@
 """The state inspector in JupyterLab, used as a person uses it: click a session, open Edit, type
 JSON, click Save; the database (read from the test process) holds the new version. Invalid JSON
-shows the error and writes nothing."""
+shows the error and writes nothing. A write from another process shows without a click."""
 
 from __future__ import annotations
 
@@ -98,5 +98,14 @@ def test_a_state_is_edited_and_saved_by_clicks_and_typing(
     assert after.version == 2
     assert after.session_state == stored.session_state
     assert [v.version for v in storage.history("alpha")] == [2, 1]
+
+    # another process (this test) writes: the open panel shows it within a few seconds, no
+    # click, and the unsaved (invalid) text stays in the editor
+    storage.save("gamma", {"count": 9}, expected_version=0, workflow_name="notes")
+    storage.save("alpha", {"count": 4}, expected_version=2)
+    inspector.locator("option", has_text="gamma").wait_for(timeout=15_000)
+    inspector.get_by_text("session 'alpha' was saved by another writer (now version 3); your "
+                          "unsaved edit of version 2 is kept").wait_for(timeout=15_000)
+    assert editor.input_value() == INVALID
     assert not error_outputs(page)
     storage.close()

@@ -19,7 +19,7 @@ import orjson
 
 from wfnb._errors import ImportConflictError
 from wfnb._files import atomic_write
-from wfnb._format import clip, duration, json_diff, plural, size, tokens, when
+from wfnb._format import clip, damaged, duration, json_diff, plural, size, tokens, when
 from wfnb.cli._exits import CONFLICT, NOT_FOUND, OK, CliError
 from wfnb.cli._output import Console, visible
 from wfnb.cli._paths import lookup
@@ -43,7 +43,7 @@ def sessions(args: argparse.Namespace, storage: WorkflowStorage, console: Consol
         console.table(
             ["SESSION", "WORKFLOW", "VERSION", "SIZE", "UPDATED"],
             [[s.session_id, s.workflow_name or "", str(s.version), size(s.state_bytes),
-              when(s.updated_at)] for s in page],
+              damaged(when(s.updated_at), s.damaged)] for s in page],
             numeric=(2, 3),
         )
     matching = " matching" if args.search or args.workflow else ""
@@ -214,7 +214,8 @@ def runs(args: argparse.Namespace, storage: WorkflowStorage, console: Console) -
           str(r.version) if r.version is not None else "", when(r.started_at),
           duration(r.ended_at - r.started_at if r.ended_at else None),
           tokens(r.input_tokens, r.output_tokens),
-          clip(orjson.dumps(r.input).decode() if r.input is not None else ""), clip(r.error)]
+          clip(damaged(orjson.dumps(r.input).decode() if r.input is not None else "",
+                       r.damaged)), clip(r.error)]
          for r in records],
         numeric=(2, 4, 5),
     )

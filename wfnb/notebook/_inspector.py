@@ -2,10 +2,10 @@
 
 Built from ipywidgets 8 only (no front-end build), so it works wherever widgets do: JupyterLab 4,
 Notebook 7, VS Code. It lists sessions a page at a time through ``list_sessions`` and
-``count_sessions`` (never every session, never a state it does not show) and reads the state of
-the selected session only. Every button calls the public method of the same name, so what a
-click does and what a script does are one code path; errors become the status line, never a
-traceback in the widget log.
+``count_sessions`` (never every session, never a state it does not show; pages found by keyset
+seeks, counts capped at COUNT_LIMIT) and reads the state of the selected session only. Every
+button calls the public method of the same name, so what a click does and what a script does
+are one code path; errors become the status line, never a traceback in the widget log.
 
 This module keeps the list and the selected session; the widgets are laid out in
 _inspector_view.py, what it writes (Save, Restore, Delete, ...) is in _inspector_actions.py,
@@ -14,6 +14,7 @@ what it shows in _inspector_render.py.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import weakref
 from collections.abc import Callable
@@ -24,8 +25,12 @@ from wfnb._errors import CorruptStateError
 from wfnb._format import plural, pretty_json
 from wfnb.notebook import _inspector_render as render
 from wfnb.notebook._inspector_actions import EditActions, Selection, action
+from wfnb.notebook._inspector_live import Poller, Schedule, kernel_schedule
+from wfnb.notebook._inspector_snapshot import snapshot_html
 from wfnb.notebook._inspector_view import InspectorView
-from wfnb.storage import SessionSummary, VersionInfo, WorkflowStorage
+from wfnb.storage import PageCursor, SessionSummary, VersionInfo, WorkflowStorage
+
+COUNT_LIMIT = 100_000  # sessions counted at most: past it, "more than 100,000 sessions"
 
 _live: weakref.WeakSet[StateInspector] = weakref.WeakSet()
 
@@ -58,13 +63,16 @@ class StateInspector:
     """
 
     def __init__(
-        self, storage: WorkflowStorage, *, page_size: int = 20, session_id: str | None = None
+        self, storage: WorkflowStorage, *, page_size: int = 20, session_id: str | None = None,
+        live_interval: float | None = None, schedule: Schedule = kernel_schedule,
     ) -> None:
         if page_size < 1:
             raise ValueError(f"page_size must be at least 1, not {page_size}")
         self.storage = storage
         self.page_size = page_size
-        self._page, self._total = 1, 0
+        self._page, self._total, self._more = 1, 0, False
+        self._listed_page = 0  # the page _summaries holds
+        self._edges: tuple[int, dict[str, Any]] | None = None  # how that page was found
         self._query = ""
         self._workflow: str | None = None
         self._workflows: list[str | None] = [None]
@@ -73,6 +81,10 @@ class StateInspector:
         self.view = InspectorView(page_size)
         self.widget = self.view.widget
         self.actions = EditActions(storage, self.view, self)
+        self.poller = Poller(storage, lambda: self._after_run(None, by="another writer"),
+                             interval=live_interval, schedule=schedule,
+                             on_error=lambda error: self._say(
+                                 f"live refresh failed: {error}", "error"))
         self._wire()
         _live.add(self)
         self.refresh()
@@ -88,6 +100,9 @@ class StateInspector:
             v.revert_button: self.revert, v.delete_button: self.delete,
             v.export_button: self.export, v.import_button: self.import_,
             v.restore_button: lambda: self.restore(v.versions.value),
+            v.discard_yes: lambda: v.switch_to is not None and self.select(
+                v.switch_to, discard=True),
+            v.discard_no: self.keep_editing,
         }
         for button, method in clicks.items():
             v.on_click(button, method)
@@ -98,11 +113,23 @@ class StateInspector:
         v.on_change(v.versions, "value", self._show_version)
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
-        return self.widget._repr_mimebundle_(**kwargs)
+        """The widget, and a static snapshot (text/html) for where widgets cannot render;
+        being shown starts the live checks (see _inspector_live.py)."""
+        self.poller.start()
+        bundle = self.widget._repr_mimebundle_(**kwargs)
+        bundle["text/html"] = self.snapshot()
+        return bundle
+
+    def snapshot(self) -> str:
+        """The page and the selected state now, as static escaped HTML
+        (_inspector_snapshot.py)."""
+        return snapshot_html(self._summaries, str(self.view.page_label.value), self._selection,
+                             dt.datetime.now(dt.timezone.utc))
 
     def close(self) -> None:
-        """Close the panel's widgets and stop refreshing after runs."""
+        """Close the panel's widgets and stop refreshing (after runs and live)."""
         _live.discard(self)
+        self.poller.stop()
         self.view.close()
 
     def _say(self, text: str, kind: str = "info") -> None:
@@ -118,11 +145,11 @@ class StateInspector:
     @property
     def state_text(self) -> str:
         """The editor's text (settable); Save stores it."""
-        return str(self.view.editor.value)
+        return self.view.editor_text
 
     @state_text.setter
     def state_text(self, text: str) -> None:
-        self.view.editor.value = text
+        self.view.editor_text = text
 
     @property
     def dirty(self) -> bool:
@@ -180,8 +207,10 @@ class StateInspector:
 
     @property
     def pages(self) -> int:
-        """How many pages the current search and filter give (at least 1)."""
-        return max(1, math.ceil(self._total / self.page_size))
+        """How many pages the current search and filter give (at least 1); counting stops at
+        COUNT_LIMIT sessions (then the pages past it are still reached with next_page)."""
+        known = max(1, math.ceil(self._total / self.page_size))
+        return max(known, self._page) if self._more else known
 
     @property
     def selected(self) -> str | None:
@@ -194,21 +223,56 @@ class StateInspector:
         return self._selection
 
     def _list(self) -> None:
-        """Count and fetch the current page: two queries, no state read."""
+        """Count (up to COUNT_LIMIT) and fetch the current page: two queries, no state read.
+
+        A page next to the one shown is a keyset seek from its edge row, the first and last
+        pages are seeks from the ends, and a re-read repeats how the page was found: only a
+        jump to a page in the middle counts rows past (OFFSET).
+        """
         query, workflow = self._query or None, self._workflow
-        self._total = self.storage.count_sessions(search=query, workflow_name=workflow)
-        self._page = min(max(self._page, 1), self.pages)
+        counted = self.storage.count_sessions(search=query, workflow_name=workflow,
+                                              limit=COUNT_LIMIT + 1)
+        self._total, self._more = min(counted, COUNT_LIMIT), counted > COUNT_LIMIT
+        shown, self._page = self._page, min(max(self._page, 1), self.pages)
         self._summaries = self.storage.list_sessions(
-            limit=self.page_size, offset=(self._page - 1) * self.page_size,
-            search=query, workflow_name=workflow,
-        )
+            limit=self.page_size, search=query, workflow_name=workflow,
+            **self._seek(shown == self._page))
         v = self.view
         with v.sync():
             v.rows.options = [(render.row_label(s), s.session_id) for s in self._summaries]
             v.rows.value = self.selected if self.selected in self.sessions else None
-        v.page_label.value = f"page {self._page} of {self.pages} · {plural(self._total, 'session')}"
+        v.page_label.value = f"page {self._page} of {self._pages_text} · {self._total_text}"
         v.prev.disabled = self._page <= 1
-        v.next.disabled = self._page >= self.pages
+        v.next.disabled = self._page >= self.pages and not (
+            self._more and len(self._summaries) == self.page_size)
+
+    def _seek(self, same_page: bool) -> dict[str, Any]:
+        """How to find page ``self._page`` (arguments for list_sessions); remembered, so a
+        re-read of the page finds it the same way."""
+        page, edges = self._page, self._edges
+        if page == 1:
+            seek: dict[str, Any] = {}
+        elif same_page and edges is not None and edges[0] == page:
+            seek = edges[1]  # the page again, as it was found
+        elif self._summaries and page == self._listed_page + 1:
+            seek = {"after": self._summaries[-1]}
+        elif self._summaries and page == self._listed_page - 1:
+            seek = {"before": self._summaries[0]}
+        elif page == self.pages and not self._more:
+            seek = {"before": PageCursor.end()}  # the oldest rows: the last page
+        else:
+            seek = {"offset": (page - 1) * self.page_size}
+        self._edges, self._listed_page = (page, seek), page
+        return seek
+
+    @property
+    def _pages_text(self) -> str:
+        return f"more than {self.pages:,}" if self._more else f"{self.pages:,}"
+
+    @property
+    def _total_text(self) -> str:
+        return (f"more than {plural(self._total, 'session')}" if self._more
+                else plural(self._total, "session"))
 
     def relist(self) -> None:
         """Read the current page again (after a write)."""
@@ -227,7 +291,7 @@ class StateInspector:
         """Show page ``page`` (clamped to the pages there are)."""
         self._page = page
         self._list()
-        self._say(f"page {self._page} of {self.pages}")
+        self._say(f"page {self._page} of {self._pages_text}")
         return True
 
     def next_page(self) -> bool:
@@ -261,19 +325,38 @@ class StateInspector:
         where = [f"id contains {self._query!r}"] if self._query else []
         where += [f"workflow {self._workflow!r}"] if self._workflow is not None else []
         matching = f" where {' and '.join(where)}" if where else ""
-        self._say(plural(self._total, "session") + matching)
+        self._say(self._total_text + matching)
 
     # -- the selected session ------------------------------------------------------------
 
     @action("select")
-    def select(self, session_id: str) -> bool:
-        """Show ``session_id``: read its state (and only its), history and runs."""
+    def select(self, session_id: str, *, discard: bool = False) -> bool:
+        """Show ``session_id``: read its state (and only its), history and runs.
+
+        With unsaved text in the editor, switching to another session only asks (the
+        "Discard changes?" row; Yes, or ``discard=True``, switches and drops the text).
+        """
+        current = self.selected
+        if session_id != current and self.dirty and not discard:
+            self.view.ask_discard(session_id)
+            with self.view.sync():
+                self.view.rows.value = current if current in self.sessions else None
+            self._say(f"session {current!r} has unsaved changes: discard them to show "
+                      f"{session_id!r}? (Yes / No below)", "warn")
+            return False
+        self.view.drop_discard()
         self._selection = Selection(session_id)
         with self.view.sync():
             self.view.rows.value = session_id if session_id in self.sessions else None
         if not self.reload():
             return False
         self._say(f"session {session_id!r}, version {self._selection.base_version}", "ok")
+        return True
+
+    def keep_editing(self) -> bool:
+        """Answer No to "Discard changes?": stay on the session being edited."""
+        self.view.drop_discard()
+        self._say(f"still editing session {self.selected!r}; Save or Revert when done")
         return True
 
     def reload(self) -> bool:
@@ -302,7 +385,7 @@ class StateInspector:
             for run in self._selection.runs[:render.STEP_RUNS]
         )
         self.view.edit_diff.value = self.view.history_diff.value = ""
-        self.view.editor.value = self._selection.text
+        self.view.editor_text = self._selection.text
         self._show_session(problem)
         if problem is not None:
             self._say(problem, "error")
@@ -332,7 +415,7 @@ class StateInspector:
         """Select nothing (the session is gone)."""
         self._selection = Selection()
         v = self.view
-        v.editor.value = v.edit_diff.value = v.history_diff.value = ""
+        v.editor_text = v.edit_diff.value = v.history_diff.value = ""
         self._show_session(None)
         with v.sync():
             v.rows.value = None
@@ -359,8 +442,9 @@ class StateInspector:
 
     # -- after a run ---------------------------------------------------------------------
 
-    def _after_run(self, session_id: str | None) -> None:
-        """Show what a run saved: re-list the page, reload the selected session if it moved.
+    def _after_run(self, session_id: str | None, by: str = "a run") -> None:
+        """Show what a run (or ``by``) saved: re-list the page, reload the selected session if
+        it moved.
 
         An editor with unsaved changes is left alone (Save will then refuse, with a diff).
         """
@@ -373,9 +457,12 @@ class StateInspector:
         now = latest[0].version if latest else None
         if now == base:
             return
+        news = (f"session {sid!r} was deleted by {by}" if now is None
+                else f"session {sid!r} was saved by {by} (now version {now})")
         if self.dirty:
-            self._say(f"session {sid!r} was saved by a run (now version {now}); your "
-                      f"unsaved edit of version {base} is kept", "warn")
+            self._say(f"{news}; your unsaved edit of version {base} is kept", "warn")
         elif self.reload():
-            self._say(f"session {sid!r} updated by a run: now version {now}", "ok")
+            self._say(f"session {sid!r} updated by {by}: now version {now}", "ok")
+        elif now is None:
+            self._say(news, "warn")
 

@@ -135,7 +135,7 @@ class EditActions:
         JSON object and the session is still at the version the editor was loaded from."""
         sid, base = self._need_base()
         try:
-            encoded = render.parse_state(str(self.view.editor.value))
+            encoded = render.parse_state(self.view.editor_text)
         except render.EditRefused as refused:
             self.view.say(f"not saved: {refused}", "error")
             return False
@@ -221,7 +221,7 @@ class EditActions:
     def revert(self) -> bool:
         """Put the loaded version's text back in the editor (nothing is read or written)."""
         _, base = self._need_base()
-        self.view.editor.value = self._selection.text
+        self.view.editor_text = self._selection.text
         self.view.edit_diff.value = ""
         self.view.say(f"editor reverted to version {base}")
         return True
@@ -298,7 +298,7 @@ class EditActions:
         except (render.EditRefused, FileRefused, UnicodeDecodeError) as refused:
             self.view.say(f"import of {source} refused: {refused}", "error")
             return False
-        self.view.editor.value = text
+        self.view.editor_text = text
         self.view.say(f"{source} is in the editor: review it, then Save (nothing is written yet)")
         return True
 

@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 
 from wfnb._errors import UnstorableStateError
-from wfnb._format import clip, duration, json_diff, pretty_json, size, tokens, when
+from wfnb._format import clip, damaged, duration, json_diff, size, tokens, when
 from wfnb.storage import (
     TAG,
     EncodedState,
@@ -62,7 +62,8 @@ def row_label(session: SessionSummary) -> str:
     """One line of the session list: id, workflow, updated, version, size (fixed columns)."""
     return (f"{clip(session.session_id, _ID_WIDTH):<{_ID_WIDTH}}  "
             f"{clip(session.workflow_name or '-', _WORKFLOW_WIDTH):<{_WORKFLOW_WIDTH}}  "
-            f"{when(session.updated_at)}  v{session.version:<5} {size(session.state_bytes):>9}")
+            f"{when(session.updated_at)}  v{session.version:<5} {size(session.state_bytes):>9}"
+            + ("  (damaged)" if session.damaged is not None else ""))
 
 
 ROWS_HEADER = (f"{'SESSION':<{_ID_WIDTH}}  {'WORKFLOW':<{_WORKFLOW_WIDTH}}  "
@@ -189,7 +190,8 @@ def runs_html(runs: Sequence[RunRecord]) -> str:
             run.status, when(run.started_at), took,
             str(run.version) if run.version is not None else "",
             tokens(run.input_tokens, run.output_tokens), run.run_id[:8],
-            clip(orjson.dumps(run.input).decode(), EXCERPT) if run.input is not None else "",
+            clip(damaged(orjson.dumps(run.input).decode() if run.input is not None else "",
+                         run.damaged), EXCERPT),
             clip(run.output or "", EXCERPT), clip(run.error or "", EXCERPT),
         ])
     return table_html(
@@ -261,14 +263,15 @@ def _timeline_html(run: RunRecord, steps: Sequence[StepRecord]) -> str:
 
 def tree_outputs(document: bytes, root: str) -> tuple[dict[str, Any], ...]:
     """The State tab's Output: a collapsible JSON tree (JupyterLab and Notebook 7 render
-    ``application/json`` as one), with an escaped ``<pre>`` for front ends that do not."""
+    ``application/json`` as one). The state goes to the browser once, in the tree: front ends
+    without a JSON renderer get a one-line note pointing to the Edit tab, not a second copy."""
     from IPython.display import JSON
 
-    text = pretty_json(document)
     data, metadata = JSON(  # type: ignore[no-untyped-call]
         orjson.loads(document), expanded=False, root=root
     )._repr_json_()
-    bundle = {"application/json": data, "text/html": pre_html(text), "text/plain": text}
+    note = f"{root}: a JSON state of {size(len(document))} (its text is in the Edit tab)"
+    bundle = {"application/json": data, "text/plain": note}
     return ({"output_type": "display_data", "data": bundle,
              "metadata": {"application/json": metadata}},)
 

@@ -34,6 +34,11 @@ class InspectorView:
         self.next = w.Button(description="Next", icon="chevron-right")
         self.page_label = w.Label()
         self.status_html = w.HTML()
+        self.discard_label = w.Label()
+        self.discard_yes = w.Button(description="Yes", button_style="danger")
+        self.discard_no = w.Button(description="No")
+        self.discard_row = w.HBox([self.discard_label, self.discard_yes, self.discard_no],
+                                  layout=w.Layout(display="none"))
         self.meta = w.HTML()
         self.tree = w.Output(layout=full)
         self.editor = w.Textarea(layout=w.Layout(width="100%", height="320px"))
@@ -72,12 +77,34 @@ class InspectorView:
             self.rows,
             w.HBox([self.prev, self.next, self.page_label]),
             self.status_html,
+            self.discard_row,
             self.tabs,
         ])
         self.widget.add_class("wfnb-inspector")
+        self.tabs.observe(lambda _change: self._fill_editor(), names="selected_index")
+        self._editor_text: str | None = None  # text for the editor, sent when Edit is opened
         self.status = ""  # the status line as plain text
         self.armed: tuple[str, int] | None = None  # a delete (session, version) to confirm
+        self.switch_to: str | None = None  # a session to show once unsaved text is discarded
         self._syncing = False  # set while code (not a person) changes widget values
+
+    EDIT_TAB = 1
+
+    @property
+    def editor_text(self) -> str:
+        """The editor's text, whether or not it has been sent to the browser yet."""
+        return self._editor_text if self._editor_text is not None else str(self.editor.value)
+
+    @editor_text.setter
+    def editor_text(self, text: str) -> None:
+        """Give the editor ``text``; sent to the browser only while the Edit tab is open (a
+        1 MB state then travels once, in the State tab's tree, until someone edits it)."""
+        self._editor_text = text
+        self._fill_editor()
+
+    def _fill_editor(self) -> None:
+        if self._editor_text is not None and self.tabs.selected_index == self.EDIT_TAB:
+            self.editor.value, self._editor_text = self._editor_text, None
 
     def on_click(self, button: Any, handle: Callable[[], object]) -> None:
         button.on_click(lambda _button: handle())
@@ -114,6 +141,17 @@ class InspectorView:
         if self.armed is not None:
             self.armed = None
             self.delete_button.description, self.delete_button.button_style = "Delete", ""
+
+    def ask_discard(self, session_id: str) -> None:
+        """Show the "Discard changes? Yes / No" row for a switch to ``session_id``."""
+        self.switch_to = session_id
+        self.discard_label.value = f"Discard your unsaved changes and show {session_id!r}?"
+        self.discard_row.layout.display = ""
+
+    def drop_discard(self) -> None:
+        """Hide the discard question (answered, or no longer asked)."""
+        self.switch_to = None
+        self.discard_row.layout.display = "none"
 
     def widgets(self) -> Iterator[Any]:
         """Every widget of the panel, the root first."""

@@ -6,7 +6,7 @@ import argparse
 import contextlib
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class, no_var_expand
@@ -22,6 +22,9 @@ from wfnb.notebook._live import RunInfo
 from wfnb.notebook._runner import Deferred, show
 from wfnb.storage import SqliteWorkflowStorage, WorkflowStorage
 
+if TYPE_CHECKING:  # imported when first shown: runs need no inspector
+    from wfnb.notebook._inspector import StateInspector
+
 
 @magics_class
 class WorkflowMagics(Magics):
@@ -36,6 +39,11 @@ class WorkflowMagics(Magics):
     short_errors = Bool(
         True, help="a failed run shows a short error; False shows the full traceback"
     ).tag(config=True)
+    live_interval = Float(
+        None, allow_none=True,
+        help="seconds between a shown inspector's checks for writes elsewhere (0: off; "
+        "None: 2 s, the default of wfnb.notebook._inspector_live.INTERVAL)",
+    ).tag(config=True)
     allow_remote_images = Bool(
         False, help="show Markdown images from other hosts (off: a link, never fetched)"
     ).tag(config=True)
@@ -43,6 +51,7 @@ class WorkflowMagics(Magics):
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         super().__init__(shell, **kwargs)
         self._storages: dict[tuple[str, str], WorkflowStorage] = {}
+        self._panels: dict[int, StateInspector] = {}  # the newest panel shown per storage
 
     @property
     def _shell(self) -> InteractiveShell:
@@ -109,15 +118,23 @@ class WorkflowMagics(Magics):
         """Show a StateInspector: browse, search, edit, diff and restore stored sessions.
 
         ``%workflow_state`` inspects the table inline workflows use; ``--storage VAR`` any
-        WorkflowStorage. It refreshes itself after ``%workflow`` runs in this kernel.
+        WorkflowStorage. It refreshes itself after ``%workflow`` runs in this kernel, and while
+        shown checks every ``WorkflowMagics.live_interval`` seconds for writes from other
+        kernels, processes or the CLI.
         """
         from IPython.display import display
 
         from wfnb.notebook._inspector import StateInspector
 
         args = _parse(self.workflow_state, line)
-        display(StateInspector(self._storage(args), page_size=args.page_size,
-                               session_id=args.session_id))
+        storage = self._storage(args)
+        panel = StateInspector(storage, page_size=args.page_size, session_id=args.session_id,
+                               live_interval=self.live_interval)
+        older = self._panels.get(id(storage))
+        if older is not None:  # a re-run cell: one panel per storage keeps polling, not one a run
+            older.poller.stop()
+        self._panels[id(storage)] = panel
+        display(panel)
 
     def _run_inline(self, args: argparse.Namespace, body: str) -> RunResponse:
         filename = self._shell.compile.cache(body)

@@ -19,7 +19,9 @@ from wfnb.storage._engine import normalize_url, shown_url, sqlite_url
 from wfnb.storage._families import has_table_family, table_families
 from wfnb.storage._merge import merge_or_conflict
 from wfnb.storage._models import (
+    ChangeMark,
     ImportReport,
+    PageCursor,
     RunRecord,
     SaveResult,
     SessionSummary,
@@ -37,8 +39,10 @@ __all__ = [
     "ON_CONFLICT",
     "SCOPES",
     "TAG",
+    "ChangeMark",
     "EncodedState",
     "ImportReport",
+    "PageCursor",
     "PostgresWorkflowStorage",
     "RunRecord",
     "SaveResult",

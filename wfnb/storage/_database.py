@@ -40,7 +40,7 @@ import sqlalchemy as sa
 
 from wfnb._errors import StorageError
 from wfnb.storage._engine import begin, cause, end, open_database, shown_url
-from wfnb.storage._schema import MIGRATIONS, Tables, check_table_name, migrate
+from wfnb.storage._schema import MIGRATIONS, Tables, check_table_name, migrate, search_table
 from wfnb.storage._sql import ServableStep, SessionRow, Statements, Swapped, VersionRow
 
 
@@ -232,6 +232,7 @@ class Database:
                 if self.dialect == "postgresql":  # one migration at a time
                     tx.execute(sa.select(sa.func.pg_advisory_xact_lock(_lock_key(name))))
                 self.schema_version = migrate(tx.connection, self.tables, MIGRATIONS)
+                self.search_table = search_table(tx.connection, self.tables)
         except StorageError as exc:
             if exc.__cause__ is None:  # not the database failing: a newer schema, say
                 raise

@@ -8,8 +8,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from wfnb.storage._database import Database
-from wfnb.storage._models import SessionSummary, timestamp
-from wfnb.storage._search import check_text, contains
+from wfnb.storage._models import PageCursor, SessionSummary, listed_time
+from wfnb.storage._search import check_text, contains, narrowed
 
 PAGE = 500  # sessions per query when paging, ids per IN (...) when looking up
 
@@ -23,36 +23,79 @@ def filters(
     found: list[sa.ColumnElement[bool]] = []
     if search:
         found.append(contains(s.c.session_id, search, db.dialect))
+        if db.search_table is not None:
+            found.extend(narrowed(s, db.search_table, search))
     if workflow_name is not None:
         found.append(s.c.workflow_name == check_text(workflow_name, "workflow_name"))
     return found
 
 
+Edge = PageCursor | SessionSummary
+
+
 def list_sessions(
-    db: Database, *, limit: int, offset: int, search: str | None, workflow_name: str | None
+    db: Database, *, limit: int, offset: int, search: str | None, workflow_name: str | None,
+    after: Edge | None = None, before: Edge | None = None,
 ) -> list[SessionSummary]:
-    """Sessions newest first, without their states."""
+    """Sessions newest first (ties by id), without their states.
+
+    ``after=`` a row or its cursor: the page that follows it; ``before=``: the page that
+    precedes it. Either is a keyset seek on the ``updated_at`` index, as fast on page 50,000
+    as on page 1, and stable when rows are saved between pages; ``offset`` counts rows past.
+    """
     s = db.tables.sessions
+    where = filters(db, search, workflow_name)
+    newest_first = (s.c.updated_at.desc(), s.c.session_id.asc())
+    order = newest_first
+    if after is not None:
+        edge = _cursor(after)
+        where += [s.c.updated_at <= edge.updated_at,  # a range the index seeks to
+                  sa.or_(s.c.updated_at < edge.updated_at, s.c.session_id > edge.session_id)]
+    if before is not None:
+        edge = _cursor(before)
+        where += [s.c.updated_at >= edge.updated_at,
+                  sa.or_(s.c.updated_at > edge.updated_at, s.c.session_id < edge.session_id)]
+        if after is None:  # read backwards from the edge, then put the page in order
+            order = (s.c.updated_at.asc(), s.c.session_id.desc())
     query = (
         sa.select(s.c.session_id, s.c.workflow_name, s.c.version, s.c.state_bytes,
                   s.c.created_at, s.c.updated_at)
-        .where(*filters(db, search, workflow_name))
-        .order_by(s.c.updated_at.desc(), s.c.session_id)
-        .limit(limit)
-        .offset(offset)
+        .where(*where).order_by(*order).limit(limit).offset(offset)
     )
     with db.transaction("list sessions") as tx:
-        return [
-            SessionSummary(r.session_id, r.workflow_name, r.version, r.state_bytes,
-                           timestamp(r.created_at), timestamp(r.updated_at))
-            for r in tx.execute(query)
-        ]
+        rows = [_summary(r) for r in tx.execute(query)]
+    return rows if order is newest_first else rows[::-1]
 
 
-def count_sessions(db: Database, *, search: str | None, workflow_name: str | None) -> int:
-    """How many sessions ``list_sessions`` would page through with these filters."""
+def _summary(row: sa.Row[Any]) -> SessionSummary:
+    """A listed session; a damaged row is listed too, saying what is wrong with it."""
+    damage: list[str] = []
+    created_at = listed_time(row.created_at, "created_at", damage)
+    updated_at = listed_time(row.updated_at, "updated_at", damage)
+    return SessionSummary(row.session_id, row.workflow_name, row.version, row.state_bytes,
+                          created_at, updated_at, damaged="; ".join(damage) or None,
+                          cursor=PageCursor(row.updated_at, row.session_id))
+
+
+def _cursor(edge: Edge) -> PageCursor:
+    if isinstance(edge, PageCursor):
+        return edge
+    if edge.cursor is None:
+        raise ValueError(f"session {edge.session_id!r} was not listed by list_sessions: "
+                         "page from a listed row or a PageCursor")
+    return edge.cursor
+
+
+def count_sessions(
+    db: Database, *, search: str | None, workflow_name: str | None, limit: int | None = None
+) -> int:
+    """How many sessions ``list_sessions`` would page through with these filters; with
+    ``limit``, counting stops there (a count of a million rows is itself a scan)."""
     s = db.tables.sessions
-    query = sa.select(sa.func.count()).select_from(s).where(*filters(db, search, workflow_name))
+    matching = sa.select(s.c.session_id).where(*filters(db, search, workflow_name))
+    if limit is not None:
+        matching = matching.limit(limit)
+    query = sa.select(sa.func.count()).select_from(matching.subquery())
     with db.transaction("count sessions") as tx:
         return int(tx.execute(query).scalar_one())
 

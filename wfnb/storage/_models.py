@@ -13,9 +13,49 @@ def timestamp(seconds: float) -> dt.datetime:
     return dt.datetime.fromtimestamp(seconds, tz=dt.timezone.utc)
 
 
+_EARLIEST = dt.datetime.min.replace(tzinfo=dt.timezone.utc)
+_LATEST = dt.datetime.max.replace(tzinfo=dt.timezone.utc)
+
+
+def listed_time(seconds: float, what: str, damage: list[str]) -> dt.datetime:
+    """``timestamp(seconds)``; for a time no datetime holds (a row written by hand or by
+    another tool), the nearest one, with what is wrong added to ``damage``: one damaged row
+    must not take a whole listing down."""
+    try:
+        return timestamp(seconds)
+    except (OverflowError, ValueError, OSError):
+        damage.append(f"{what} {seconds!r} is not a time")
+        return _LATEST if seconds > 0 else _EARLIEST
+
+
+@dataclass(frozen=True)
+class ChangeMark:
+    """What a sessions table looks like from afar (see _watch.py): equal marks, no change."""
+
+    sessions: int
+    last_update: float | None  # epoch seconds of the latest save; None when empty
+
+
+@dataclass(frozen=True)
+class PageCursor:
+    """Where a page of ``list_sessions`` ends: the row's stored ``updated_at`` (exact, not the
+    rounded datetime) and its id, which breaks ties. Pass it, or the row, as ``after=`` for
+    the next page or ``before=`` for the previous one; ``before=PageCursor.end()`` lists the
+    last page (the oldest sessions)."""
+
+    updated_at: float
+    session_id: str
+
+    @classmethod
+    def end(cls) -> PageCursor:
+        """The edge past the oldest session."""
+        return cls(float("-inf"), "")
+
+
 @dataclass(frozen=True)
 class SessionSummary:
-    """One session as listed: everything but the state itself."""
+    """One session as listed: everything but the state itself. ``cursor`` (set on listed
+    rows) is where ``list_sessions(after=row)`` goes on from."""
 
     session_id: str
     workflow_name: str | None
@@ -23,6 +63,8 @@ class SessionSummary:
     state_bytes: int
     created_at: dt.datetime
     updated_at: dt.datetime
+    cursor: PageCursor | None = field(default=None, kw_only=True, repr=False, compare=False)
+    damaged: str | None = field(default=None, kw_only=True)  # what in the row cannot be read
 
 
 @dataclass(frozen=True)
@@ -69,6 +111,7 @@ class RunRecord:
     ended_at: dt.datetime | None
     input_tokens: int | None = None
     output_tokens: int | None = None
+    damaged: str | None = field(default=None, kw_only=True)  # what in the row cannot be read
 
 
 @dataclass(frozen=True)

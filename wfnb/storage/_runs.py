@@ -19,7 +19,7 @@ import orjson
 import sqlalchemy as sa
 
 from wfnb.storage._database import Database, Transaction
-from wfnb.storage._models import RunRecord, timestamp
+from wfnb.storage._models import RunRecord, listed_time
 from wfnb.storage._process import has_ended, host, process_start
 from wfnb.storage._steps import ServedCall, insert_served
 
@@ -99,16 +99,25 @@ def runs(db: Database, session_id: str, *, limit: int | None) -> list[RunRecord]
         .order_by(r.c.started_at.desc()).limit(limit)
     )
     with db.transaction("read runs", session_id) as tx:
-        return [
-            RunRecord(
-                row.run_id, row.session_id, row.workflow_name, row.status,
-                orjson.loads(row.input) if row.input is not None else None,
-                row.output, row.error, row.version, timestamp(row.started_at),
-                timestamp(row.ended_at) if row.ended_at is not None else None,
-                row.input_tokens, row.output_tokens,
-            )
-            for row in tx.execute(query)
-        ]
+        return [_run(row) for row in tx.execute(query)]
+
+
+def _run(row: sa.Row[Any]) -> RunRecord:
+    """A recorded run; a damaged row (input not JSON, a time out of range) is listed too, its
+    input as the stored text, saying what is wrong with it."""
+    damage: list[str] = []
+    run_input: Any = row.input
+    if run_input is not None:
+        try:
+            run_input = orjson.loads(run_input)
+        except orjson.JSONDecodeError:
+            damage.append("input is not JSON")
+    return RunRecord(
+        row.run_id, row.session_id, row.workflow_name, row.status, run_input, row.output,
+        row.error, row.version, listed_time(row.started_at, "started_at", damage),
+        listed_time(row.ended_at, "ended_at", damage) if row.ended_at is not None else None,
+        row.input_tokens, row.output_tokens, damaged="; ".join(damage) or None,
+    )
 
 
 def describe(value: Any) -> str:

@@ -9,13 +9,18 @@ For ``table_name="t"``:
                   version before it (see _delta.py); the current state is the newest full row
                   with the deltas after it, so a save writes only what changed
 - ``t_runs``      one row per run: status, input, output, error, timings, tokens used, and
-                  who runs it (host, pid, process start; schema 5)
+                  who runs it (host, pid, process start; schema 6)
 - ``t_steps``     one row per step a run executed or was served (see _steps.py): its key,
                   status, output (exact JSON bytes, as states are stored), error, timings
 - ``t_meta``      key/value rows; ``schema_version`` says which migrations have run
-- ``t_deleted``   one row per deleted session id: the last version it reached (schema 4), so
+- ``t_deleted``   one row per deleted session id: the last version it reached (schema 5), so
                   a session created again under that id numbers on from there and a writer
                   still holding a version of the deleted one can never match the new one
+
+Schema 4 indexes session ids for substring search (PostgreSQL: a pg_trgm GIN index; SQLite:
+an FTS5 trigram table ``t_search`` kept by triggers); where that cannot be created (no privilege
+for the extension, an SQLite built without FTS5), the tables are still upgraded, a warning
+says what to run as a privileged user, and searches scan as before (same results, slower).
 
 Migrations are ordered and idempotent, run in one transaction on open; a database whose
 schema_version is newer than this wfnb knows is refused rather than guessed at.
@@ -24,12 +29,14 @@ schema_version is newer than this wfnb knows is refused rather than guessed at.
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import sqlalchemy as sa
 
 from wfnb._errors import InvalidNameError, SchemaVersionError, StorageError
+from wfnb.storage import _search
 
 # 46: the longest derived name, ix_<name>_workflow_name, fits PostgreSQL's 63-character limit
 _TABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,45}")
@@ -98,7 +105,7 @@ class Tables:
             sa.Column("ended_at", sa.Float, nullable=True),
             sa.Column("input_tokens", sa.Integer, nullable=True),  # schema 2
             sa.Column("output_tokens", sa.Integer, nullable=True),  # schema 2
-            # who runs it (schema 5): a run whose process is gone becomes "abandoned"
+            # who runs it (schema 6): a run whose process is gone becomes "abandoned"
             sa.Column("host", sa.Text, nullable=True),
             sa.Column("pid", sa.Integer, nullable=True),
             sa.Column("process_start", sa.Text, nullable=True),
@@ -161,12 +168,12 @@ def _add_run_tokens_v2(conn: sa.Connection, tables: Tables) -> None:
     _add_columns(conn, tables.runs, {"input_tokens": "INTEGER", "output_tokens": "INTEGER"})
 
 
-def _add_deleted_v4(conn: sa.Connection, tables: Tables) -> None:
+def _add_deleted_v5(conn: sa.Connection, tables: Tables) -> None:
     """Deleted sessions leave their last version number behind (never reused)."""
     tables.deleted.create(conn, checkfirst=True)
 
 
-def _add_run_owner_v5(conn: sa.Connection, tables: Tables) -> None:
+def _add_run_owner_v6(conn: sa.Connection, tables: Tables) -> None:
     """Runs record the host, pid and process start of the process running them."""
     _add_columns(conn, tables.runs, {"host": "TEXT", "pid": "INTEGER", "process_start": "TEXT"})
 
@@ -176,12 +183,38 @@ def _add_steps_v3(conn: sa.Connection, tables: Tables) -> None:
     tables.steps.create(conn, checkfirst=True)
 
 
+def _add_trigram_search_v4(conn: sa.Connection, tables: Tables) -> None:
+    """Index the folded session id by trigrams, so searching a million ids is an index lookup:
+    a pg_trgm GIN index on PostgreSQL, an FTS5 trigram table ``T_search`` on SQLite. Tried in a
+    savepoint: without the privilege (or an SQLite without FTS5), the upgrade goes on and
+    searches scan (a warning names the SQL to run)."""
+    if conn.dialect.name == "postgresql":
+        statements = [f"CREATE EXTENSION IF NOT EXISTS {_search.TRIGRAM_EXTENSION}",
+                      _search.trigram_index_sql(tables.name)]
+    else:
+        statements = _search.sqlite_search_sql(tables.name)
+    conn.execute(sa.text("SAVEPOINT wfnb_trigram"))
+    try:
+        for statement in statements:
+            conn.execute(sa.text(statement))
+    except sa.exc.DBAPIError as error:
+        conn.execute(sa.text("ROLLBACK TO SAVEPOINT wfnb_trigram"))
+        reason = str(error.orig).strip().splitlines()[0] if error.orig else str(error)
+        warnings.warn(
+            f"table {tables.name!r}: no trigram index for session search ({reason}); searches "
+            f"still work but scan every row. As a user allowed to, run: {'; '.join(statements)}",
+            RuntimeWarning, stacklevel=2,
+        )
+    else:
+        conn.execute(sa.text("RELEASE SAVEPOINT wfnb_trigram"))
+
+
 Migration = Callable[[sa.Connection, Tables], None]
 
 #: (schema version, migration) in order; each brings the tables from the version before it.
 MIGRATIONS: list[tuple[int, Migration]] = [
-    (1, _create_v1), (2, _add_run_tokens_v2), (3, _add_steps_v3), (4, _add_deleted_v4),
-    (5, _add_run_owner_v5),
+    (1, _create_v1), (2, _add_run_tokens_v2), (3, _add_steps_v3), (4, _add_trigram_search_v4),
+    (5, _add_deleted_v5), (6, _add_run_owner_v6),
 ]
 
 
@@ -205,6 +238,14 @@ def refuse_foreign_tables(conn: sa.Connection, tables: Tables) -> None:
             )
         if table is tables.meta and stored_schema_version(conn, tables) > 0:
             return  # wfnb's own (a later migration may add columns the others lack so far)
+
+
+def search_table(conn: sa.Connection, tables: Tables) -> str | None:
+    """SQLite: the FTS5 table searches look ids up in, if schema 4 could make it."""
+    name = f"{tables.name}_search"
+    if conn.dialect.name == "sqlite" and sa.inspect(conn).has_table(name):
+        return name
+    return None
 
 
 def stored_schema_version(conn: sa.Connection, tables: Tables) -> int:

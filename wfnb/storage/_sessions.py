@@ -29,7 +29,7 @@ import random
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,7 +59,7 @@ from wfnb.storage._database import Database
 from wfnb.storage._delta import make_delta
 from wfnb.storage._engine import cause, log
 from wfnb.storage._merge import changed_keys, merge_or_conflict
-from wfnb.storage._models import SaveResult, StoredSession, timestamp
+from wfnb.storage._models import SaveResult, StoredSession, listed_time
 from wfnb.storage._search import check_text
 from wfnb.storage._sql import VersionRow
 
@@ -108,6 +108,45 @@ class _Head:
         """The head read from ``chain``, the rows ``document`` was rebuilt from."""
         return cls(version, created_at, document, bool(chain[-1].tagged), None, len(chain) - 1,
                    sum(len(row.data) for row in chain[1:]))
+
+
+    @classmethod
+    def after(
+        cls, head: _Head | None, delta: bytes | None, version: int, created_at: float,
+        encoded: EncodedState,
+    ) -> _Head:
+        """The head once ``encoded`` is stored as ``version``: as ``delta`` on ``head``, or
+        whole (``delta`` None)."""
+        chain, chain_bytes = (
+            (head.chain + 1, head.chain_bytes + len(delta))
+            if head is not None and delta is not None else (0, 0)
+        )
+        return cls(version, created_at, encoded.document, encoded.tagged, encoded.parts, chain,
+                   chain_bytes)
+
+
+def _delta_on(head: _Head, document: bytes, parts: Parts) -> bytes | None:
+    """``document`` as a delta on ``head`` when a save would store it so; None: store it whole
+    (small states, a long chain, or a delta not much smaller than the state)."""
+    if head.chain >= _MAX_DELTA_CHAIN or len(document) < _MIN_DELTA_STATE:
+        return None
+    delta = make_delta(head.document, document, head.parts, parts)
+    if delta is not None and head.chain_bytes + len(delta) > len(document):
+        return None
+    return delta
+
+
+def stored_rows(documents: Iterable[tuple[int, bytes]]) -> Iterator[tuple[int | None, bytes]]:
+    """``(base_version, data)`` for each of a session's successive versions ``(version,
+    document)``, as saves store them: a delta on the version before, or the full document
+    (base None). How an import writes a history compactly."""
+    head: _Head | None = None
+    for version, document in documents:
+        encoded = EncodedState(parts_of(document), document)
+        delta = _delta_on(head, document, encoded.parts) if head is not None else None
+        yield (head.version if head is not None and delta is not None else None,
+               delta if delta is not None else document)
+        head = _Head.after(head, delta, version, 0.0, encoded)
 
 
 class _SwapLost(Exception):
@@ -164,9 +203,12 @@ class Sessions:
                     updated_at = chain[-1].created_at  # when that version was saved
                 del chain  # a large state's rows need not outlive its document
         state = self._decode(head.document, session_id, head.tagged, version)
+        damage: list[str] = []
+        created_at = listed_time(meta.created_at, "created_at", damage)
         return StoredSession(
-            session_id, meta.workflow_name, target, state_bytes, timestamp(meta.created_at),
-            timestamp(updated_at), state, head.document,
+            session_id, meta.workflow_name, target, state_bytes, created_at,
+            listed_time(updated_at, "updated_at", damage), state, head.document,
+            damaged="; ".join(damage) or None,
         )
 
     def _decode(
@@ -262,13 +304,7 @@ class Sessions:
                 return expected, False
             self._remember(session_id, None)
             head = None
-        delta = None
-        if head is not None and head.chain < _MAX_DELTA_CHAIN and (
-            len(document) >= _MIN_DELTA_STATE
-        ):
-            delta = make_delta(head.document, document, head.parts, encoded.parts)
-            if delta is not None and head.chain_bytes + len(delta) > len(document):
-                delta = None
+        delta = _delta_on(head, document, encoded.parts) if head is not None else None
         now = time.time()
         try:
             with self.db.transaction("save the session", session_id, write=True) as tx:
@@ -293,12 +329,7 @@ class Sessions:
             self._remember(session_id, None)
             return self._swap(session_id, encoded, expected, workflow_name, source, run_id)
         self._prune_after_save(session_id, new)
-        chain, chain_bytes = (
-            (head.chain + 1, head.chain_bytes + len(delta))
-            if head is not None and delta is not None else (0, 0)
-        )
-        self._remember(session_id, _Head(new, swapped.created_at, document, encoded.tagged,
-                                         encoded.parts, chain, chain_bytes))
+        self._remember(session_id, _Head.after(head, delta, new, swapped.created_at, encoded))
         return new, True
 
     def _prune_after_save(self, session_id: str, version: int) -> None:

@@ -9,6 +9,7 @@ SQL, transactions):
 - list_sessions, count_sessions,
   workflow_names                    -> _listing.py
 - record_run_start/end, runs        -> _runs.py
+- last_change                       -> _watch.py
 - steps, clear_steps, step_log      -> _steps.py (step_log: the runtime's lookups and records)
 - export_sessions, import_sessions  -> _transfer.py;  to_dataframe -> _frame.py
 """
@@ -19,12 +20,14 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from wfnb.storage import _frame, _history, _listing, _runs, _transfer
+from wfnb.storage import _frame, _history, _listing, _runs, _transfer, _watch
 from wfnb.storage._codec import EncodedState
 from wfnb.storage._database import Database
 from wfnb.storage._engine import normalize_url
 from wfnb.storage._models import (
+    ChangeMark,
     ImportReport,
+    PageCursor,
     RunRecord,
     SaveResult,
     SessionSummary,
@@ -126,18 +129,32 @@ class WorkflowStorage:
         offset: int = 0,
         search: str | None = None,
         workflow_name: str | None = None,
+        after: SessionSummary | PageCursor | None = None,
+        before: SessionSummary | PageCursor | None = None,
     ) -> list[SessionSummary]:
-        """Sessions newest first, without their states; ``search`` matches part of the id
-        (ASCII letters in either case, every other character exactly: see _search.py)."""
+        """Sessions newest first (ties by id), without their states; ``search`` matches part
+        of the id (ASCII letters in either case, every other character exactly: see
+        _search.py). ``after=row`` (or its ``row.cursor``) lists the page after a listed row,
+        ``before=row`` the page before it: keyset paging, fast at any depth, unlike ``offset``.
+        """
+        if limit < 0 or offset < 0:
+            raise ValueError(f"limit and offset must be at least 0, not {limit} and {offset}")
         return _listing.list_sessions(self._database, limit=limit, offset=offset, search=search,
-                                      workflow_name=workflow_name)
+                                      workflow_name=workflow_name, after=after, before=before)
 
     def count_sessions(
-        self, *, search: str | None = None, workflow_name: str | None = None
+        self, *, search: str | None = None, workflow_name: str | None = None,
+        limit: int | None = None,
     ) -> int:
-        """How many sessions ``list_sessions`` would page through with these filters."""
+        """How many sessions ``list_sessions`` would page through with these filters; with
+        ``limit``, at most that many (a capped count stays fast in a million rows)."""
         return _listing.count_sessions(self._database, search=search,
-                                       workflow_name=workflow_name)
+                                       workflow_name=workflow_name, limit=limit)
+
+    def last_change(self) -> ChangeMark:
+        """A cheap mark of the table (session count, latest save time): a different mark
+        than before means another writer (kernel, process, CLI) changed it (see _watch.py)."""
+        return _watch.last_change(self._database)
 
     def workflow_names(self) -> list[str]:
         """The workflow names sessions were saved under, sorted (for filters and pickers)."""

@@ -1,11 +1,13 @@
 """Sessions out of a database and into another, as JSON lines.
 
 One line per session: its current state, its whole stored history (every version as a full state,
-with its number, source, run id and time), its runs and its step records (``steps``: optional on
-import, so files written before steps existed still import). Every state is the exact JSON text wfnb
-stored (tagged types stay tagged) and every time the stored float, so an export from SQLite
-imports into PostgreSQL, or back, unchanged. An import writes each session (row, versions, runs)
-in one transaction and never overwrites one silently: see :func:`import_sessions`.
+with its number, source, run id and time), its runs and its step records (``steps``: optional
+on import, so files written before steps existed still import). Every state is the exact JSON
+text wfnb stored (tagged types stay tagged) and every time the stored float, so an export from
+SQLite imports into PostgreSQL, or back, unchanged. An import reads the file once, checks each
+line against what wfnb and the target database hold, writes the whole file in one transaction
+(all or nothing), stores history as deltas the way saves do, and never overwrites a session
+silently: see :func:`import_sessions`.
 """
 
 from __future__ import annotations
@@ -27,11 +29,12 @@ from wfnb._errors import (
 )
 from wfnb._format import noun
 from wfnb.storage import _steps
-from wfnb.storage._codec import decode_state, may_hold_tags
-from wfnb.storage._database import Database, jsonb_copy
+from wfnb.storage._codec import MAX_DEPTH, decode_state, may_hold_tags
+from wfnb.storage._database import Database, Transaction, jsonb_copy
 from wfnb.storage._listing import all_session_ids, chunks, existing_sessions
-from wfnb.storage._models import ImportReport
-from wfnb.storage._sessions import Sessions, check_session_id
+from wfnb.storage._models import ImportReport, timestamp
+from wfnb.storage._search import check_text
+from wfnb.storage._sessions import Sessions, check_session_id, stored_rows
 from wfnb.storage._sql import SessionRow
 
 FORMAT = 1  # the "wfnb" field of every exported line; a newer one is refused, not guessed at
@@ -43,6 +46,9 @@ Progress = Callable[[], None]  # called once per session done
 _RUN_FIELDS = ("run_id", "workflow_name", "status", "input", "output", "error", "version",
                "started_at", "ended_at", "input_tokens", "output_tokens")
 _ATTEMPTS = 5  # reads of a session that keeps being saved while it is exported
+MAX_LINE = 2**30  # bytes in one line of an import file, at most (a session with its history)
+MAX_INTEGER = 2**31 - 1  # PostgreSQL's INTEGER; SQLite's is wider
+MAX_RUN_ID = 1024  # bytes: a run id is a primary key, and PostgreSQL's index entries are small
 Row = dict[str, Any]
 
 
@@ -182,38 +188,50 @@ def import_sessions(
     on_conflict: OnConflict = "fail",
     progress: Progress | None = None,
 ) -> ImportReport:
-    """Import an export file; each new session (row, versions, runs) in one transaction.
+    """Import an export file, all or nothing: its new sessions (rows, versions, runs) in one
+    transaction.
 
-    The whole file is checked first: a malformed line raises ImportFormatError, and with
-    ``on_conflict="fail"`` a session id that already exists raises ImportConflictError, in both
-    cases before anything is written. ``"skip"`` leaves existing sessions alone; ``"new-version"``
-    saves the file's current state as a new version of the existing session (source ``import``;
-    a concurrent writer's changes are merged or refused as by any save; the file's history,
-    runs and steps of that session are not imported). A run id that exists already (for a
-    session being created) is a conflict in every mode; step records already stored are left
-    out.
+    The file is read once, line by line: each line is checked against what wfnb and the target
+    database can hold before it is written, and a bad line (ImportFormatError naming the line
+    and the field) or, with ``on_conflict="fail"``, a session id that already exists
+    (ImportConflictError) rolls the whole import back. ``"skip"`` leaves existing sessions
+    alone; ``"new-version"`` saves the file's current state as a new version of each existing
+    session once the new ones are committed (source ``import``; a concurrent writer's changes
+    are merged or refused as by any save; the file's history, runs and steps of that session
+    are not imported). A run id that exists already (for a session being created) is a
+    conflict in every mode; step records already stored are left out. History is stored as
+    saves store it: deltas on the version before.
     """
     check_on_conflict(on_conflict)
-    run_ids: dict[str, str] = {}
-    session_ids: list[str] = []
-    for record in _records(path):
-        session_ids.append(record.session_id)
-        run_ids.update((run["run_id"], record.session_id) for run in record.runs)
-    existing = existing_sessions(db, session_ids)
-    if existing and on_conflict == "fail":
-        raise ImportConflictError(
-            min(existing),
-            f"{_listed(sorted(existing))} already in table {db.name!r}: nothing was imported",
-            stored_version=existing[min(existing)],
-        )
-    _check_runs_are_new(db, {r: s for r, s in run_ids.items() if s not in existing})
     outcomes: dict[str, list[str]] = {field.name: [] for field in dataclasses.fields(ImportReport)}
-    for record in _records(path):
-        if record.session_id in existing or not _insert(db, record):
-            outcome = _on_existing(sessions, record, on_conflict)
-        else:
-            outcome = "imported"
-        outcomes[outcome].append(record.session_id)
+    existing: list[_Record] = []
+    try:
+        with db.transaction("import the sessions", write=True) as tx:
+            for where, record in _records(path):
+                if tx.current_version(record.session_id) is None:
+                    _check_runs_are_new(tx, record, where)
+                    _insert(tx, record)
+                    outcomes["imported"].append(record.session_id)
+                    if progress is not None:
+                        progress()
+                elif on_conflict == "fail":
+                    raise ImportConflictError(
+                        record.session_id,
+                        f"{where}: session {record.session_id!r} is already in table "
+                        f"{db.name!r}: nothing was imported",
+                        stored_version=tx.current_version(record.session_id) or 0,
+                    )
+                else:
+                    existing.append(record)
+    except StorageError as exc:
+        if isinstance(exc.__cause__, sa.exc.IntegrityError):  # written meanwhile (PostgreSQL)
+            raise ImportConflictError(
+                "", f"a session or run of {Path(path).name} was written to table {db.name!r} "
+                "during the import: nothing was imported (run it again)",
+            ) from exc
+        raise
+    for record in existing:
+        outcomes[_on_existing(sessions, record, on_conflict)].append(record.session_id)
         if progress is not None:
             progress()
     return ImportReport(**outcomes)
@@ -225,11 +243,18 @@ def check_export_file(path: str | Path) -> int:
     return sum(1 for _ in _records(path))
 
 
-def _records(path: str | Path) -> Iterator[_Record]:
-    """The file's sessions, validated; ImportFormatError names the first bad line."""
+def _records(path: str | Path) -> Iterator[tuple[str, _Record]]:
+    """The file's sessions, each validated, with where it is ("file, line N"); ImportFormatError
+    names the first bad line and field. Lines longer than ``MAX_LINE`` are refused unread."""
     seen: set[str] = set()
+    name = Path(path).name
     with open(path, "rb") as lines:
-        for number, line in enumerate(lines, 1):
+        number = 0
+        while line := lines.readline(MAX_LINE + 1):
+            number += 1
+            where = f"{name}, line {number}"
+            if len(line) > MAX_LINE:
+                raise ImportFormatError(f"{where}: longer than {MAX_LINE} bytes")
             if not line.strip():
                 continue
             try:
@@ -237,9 +262,9 @@ def _records(path: str | Path) -> Iterator[_Record]:
                 if record.session_id in seen:
                     raise ImportFormatError(f"session {record.session_id!r} appears twice")
             except (ImportFormatError, InvalidNameError) as exc:
-                raise ImportFormatError(f"{Path(path).name}, line {number}: {exc}") from None
+                raise ImportFormatError(f"{where}: {exc}") from None
             seen.add(record.session_id)
-            yield record
+            yield where, record
 
 
 def _parse(line: bytes) -> _Record:
@@ -255,7 +280,7 @@ def _parse(line: bytes) -> _Record:
             f"export format {data['wfnb']!r}, this wfnb reads format {FORMAT} (upgrade wfnb?)"
         )
     session_id = check_session_id(_field(data, "session_id", str))
-    version = _version(data, "version")
+    version = _integer(data, "version", 1)
     state = _state(data, "state")
     history = _field(data, "history", list)
     if not history:
@@ -275,7 +300,7 @@ def _parse(line: bytes) -> _Record:
     if len({row["step_id"] for row in steps}) != len(steps):
         raise ImportFormatError("a step id appears twice in 'steps'")
     return _Record(
-        session_id, _field(data, "workflow_name", str, nullable=True), version, state,
+        session_id, _text(data, "workflow_name", nullable=True), version, state,
         _time(data, "created_at"), _time(data, "updated_at"), versions, runs, steps,
     )
 
@@ -284,9 +309,9 @@ def _history_entry(entry: object, index: int) -> Row:
     where = f"history[{index}]."
     item = _mapping(entry, f"history[{index}]")
     return {
-        "version": _version(item, "version", where),
-        "source": _field(item, "source", str, where=where),
-        "run_id": _field(item, "run_id", str, nullable=True, where=where),
+        "version": _integer(item, "version", 1, where),
+        "source": _text(item, "source", where=where),
+        "run_id": _text(item, "run_id", nullable=True, where=where),
         "created_at": _time(item, "created_at", where), "state": _state(item, "state", where),
     }
 
@@ -296,9 +321,9 @@ def _step_row(session_id: str, entry: object, index: int) -> Row:
     item = _mapping(entry, f"steps[{index}]")
     row: Row = {"session_id": session_id}
     for column in ("step_id", "key", "name", "status"):
-        row[column] = _field(item, column, str, where=where)
+        row[column] = _text(item, column, where=where)
     for column in ("workflow_name", "run_id", "served_from", "error"):
-        row[column] = _field(item, column, str, nullable=True, where=where)
+        row[column] = _text(item, column, nullable=True, where=where)
     if not row["step_id"]:
         raise ImportFormatError(f"{where}step_id is empty")
     if row["status"] not in _steps.STATUSES:
@@ -315,21 +340,23 @@ def _step_row(session_id: str, entry: object, index: int) -> Row:
 def _run_row(session_id: str, entry: object, index: int) -> Row:
     where = f"runs[{index}]."
     item = _mapping(entry, f"runs[{index}]")
-    run_id = _field(item, "run_id", str, where=where)
-    if not run_id:
-        raise ImportFormatError(f"{where}run_id is empty")
+    run_id: str = _text(item, "run_id", where=where)
+    if not run_id or len(run_id.encode()) > MAX_RUN_ID:
+        raise ImportFormatError(
+            f"{where}run_id should be 1 to {MAX_RUN_ID} bytes, not {len(run_id.encode())}"
+        )
     ended_at = item.get("ended_at")
     return {
         "run_id": run_id, "session_id": session_id,
-        "workflow_name": _field(item, "workflow_name", str, nullable=True, where=where),
-        "status": _field(item, "status", str, where=where),
-        "input": _field(item, "input", str, nullable=True, where=where),
-        "output": _field(item, "output", str, nullable=True, where=where),
-        "error": _field(item, "error", str, nullable=True, where=where),
-        "version": _field(item, "version", int, nullable=True, where=where),
+        "workflow_name": _text(item, "workflow_name", nullable=True, where=where),
+        "status": _text(item, "status", where=where),
+        "input": _run_input(item, where),
+        "output": _text(item, "output", nullable=True, where=where),
+        "error": _text(item, "error", nullable=True, where=where),
+        "version": _integer(item, "version", 1, where, nullable=True),
         "started_at": _time(item, "started_at", where),
         "ended_at": None if ended_at is None else _time(item, "ended_at", where),
-        **{tokens: _field(item, tokens, int, nullable=True, where=where) if tokens in item else None
+        **{tokens: _integer(item, tokens, 0, where, nullable=True) if tokens in item else None
            for tokens in ("input_tokens", "output_tokens")},  # absent from older exports
     }
 
@@ -355,103 +382,139 @@ def _field(
     return value
 
 
-def _version(data: dict[str, Any], key: str, where: str = "") -> int:
-    value: int = _field(data, key, int, where=where)
-    if value < 1:
-        raise ImportFormatError(f"{where}{key} should be at least 1, not {value}")
+def _text(data: dict[str, Any], key: str, *, nullable: bool = False, where: str = "") -> Any:
+    """A text field every backend can hold: no NUL (PostgreSQL refuses it), no lone
+    surrogate."""
+    value = _field(data, key, str, nullable=nullable, where=where)
+    if value is not None:
+        try:
+            check_text(value, f"{where}{key}")
+        except InvalidNameError as exc:
+            raise ImportFormatError(str(exc).replace(repr(value), _short(value))) from None
+    return value
+
+
+def _integer(
+    data: dict[str, Any], key: str, least: int, where: str = "", *, nullable: bool = False
+) -> Any:
+    """An integer column's value, within what every backend's INTEGER holds."""
+    value = _field(data, key, int, nullable=nullable, where=where)
+    if value is not None and not least <= value <= MAX_INTEGER:
+        raise ImportFormatError(f"{where}{key} should be {least} to {MAX_INTEGER}, not {value}")
     return value
 
 
 def _time(data: dict[str, Any], key: str, where: str = "") -> float:
-    """A stored time: seconds since the epoch, as the float wfnb stores."""
+    """A stored time: seconds since the epoch, as the float wfnb stores, within what a datetime
+    holds (listings turn every time into one)."""
     value = data.get(key)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ImportFormatError(f"{where}{key} should be seconds since 1970, not {_kind(value)}")
+    try:
+        timestamp(float(value))
+    except (OverflowError, ValueError, OSError):
+        raise ImportFormatError(
+            f"{where}{key} = {value!r} is not a time wfnb can show (years 1 to 9999)"
+        ) from None
     return float(value)
 
 
 def _state(data: dict[str, Any], key: str, where: str = "") -> str:
-    """A state as stored JSON text, checked to decode as wfnb wrote it."""
+    """A state as stored JSON text, checked to decode as wfnb wrote it and to nest no deeper
+    than a save allows (a deeper one could be neither shown nor saved again)."""
     text: str = _field(data, key, str, where=where)
     try:
         decode_state(text)
+        orjson.dumps(orjson.loads(text))  # orjson writes MAX_DEPTH levels at most
+    except orjson.JSONEncodeError:
+        raise ImportFormatError(
+            f"{where}{key} nests deeper than {MAX_DEPTH} levels, more than a save stores"
+        ) from None
     except (ValueError, KeyError, TypeError) as exc:
         raise ImportFormatError(f"{where}{key} is not a stored wfnb state ({exc})") from None
     return text
+
+
+def _run_input(item: dict[str, Any], where: str) -> str | None:
+    """A run's input: JSON text (or null), as runs() reads it."""
+    text: str | None = _text(item, "input", nullable=True, where=where)
+    if text is not None:
+        try:
+            orjson.loads(text)
+        except orjson.JSONDecodeError as exc:
+            raise ImportFormatError(f"{where}input is not JSON text ({exc})") from None
+    return text
+
+
+def _short(value: str) -> str:
+    shown = repr(value)
+    return shown if len(shown) < 80 else shown[:60] + "..."
 
 
 def _kind(value: object) -> str:
     return "null" if value is None else type(value).__name__
 
 
-def _check_runs_are_new(db: Database, run_ids: dict[str, str]) -> None:
-    """Refuse, before anything is written, runs whose ids the database already holds."""
-    r = db.tables.runs
-    for chunk in chunks(sorted(run_ids)):
-        with db.transaction("check existing runs") as tx:
-            taken = tx.execute(
-                sa.select(r.c.run_id, r.c.session_id).where(r.c.run_id.in_(chunk))
-            ).first()
+def _check_runs_are_new(tx: Transaction, record: _Record, where: str) -> None:
+    """Refuse runs whose ids the database (or an earlier line of the file) already holds."""
+    r = tx.db.tables.runs
+    for chunk in chunks(sorted(run["run_id"] for run in record.runs)):
+        taken = tx.execute(
+            sa.select(r.c.run_id, r.c.session_id).where(r.c.run_id.in_(chunk))
+        ).first()
         if taken is not None:
-            session_id = run_ids[taken.run_id]
             raise ImportConflictError(
-                session_id,
-                f"run {taken.run_id!r} of session {session_id!r} is already in table "
-                f"{r.name!r} (for session {taken.session_id!r}): nothing was imported",
+                record.session_id,
+                f"{where}: run {taken.run_id!r} of session {record.session_id!r} is already in "
+                f"table {r.name!r} (for session {taken.session_id!r}): nothing was imported",
                 run_id=taken.run_id,
             )
 
 
-def _insert(db: Database, record: _Record) -> bool:
-    """Write a new session, its versions and its runs in one transaction; False if it exists."""
-    t = db.tables
-    try:
-        with db.transaction("import the session", record.session_id, write=True) as tx:
-            if tx.current_version(record.session_id) is not None:
-                return False
-            session, versions = _rows(record)
-            tx.connection.execute(sa.insert(t.sessions), [session])
-            _set_jsonb_copy(db, tx.connection, record)
-            tx.connection.execute(sa.insert(t.versions), versions)
-            if record.runs:
-                tx.connection.execute(sa.insert(t.runs), record.runs)
-            _steps.import_rows(tx, record.steps)
-    except StorageError as exc:
-        if isinstance(exc.__cause__, sa.exc.IntegrityError):  # created meanwhile (PostgreSQL)
-            return False
-        raise
-    return True
+def _insert(tx: Transaction, record: _Record) -> None:
+    """Write a new session, its versions (as deltas where a save would), its runs and steps."""
+    t = tx.db.tables
+    session, versions = _rows(record)
+    tx.connection.execute(sa.insert(t.sessions), [session])
+    _set_jsonb_copy(tx, record)
+    tx.connection.execute(sa.insert(t.versions), versions)
+    if record.runs:
+        tx.connection.execute(sa.insert(t.runs), record.runs)
+    _steps.import_rows(tx, record.steps)
 
 
 def _rows(record: _Record) -> tuple[Row, list[Row]]:
-    """The session row and its version rows, each version a full state."""
+    """The session row and its version rows, stored as saves store them."""
     session: Row = {
         "session_id": record.session_id, "workflow_name": record.workflow_name,
         "version": record.version, "state_bytes": len(record.state.encode()),
         "created_at": record.created_at, "updated_at": record.updated_at,
     }
-    versions = []
-    for entry in record.history:
-        document = entry["state"].encode()
-        versions.append({
-            "session_id": record.session_id, "version": entry["version"], "base_version": None,
-            "data": document, "tagged": may_hold_tags(document), "state_bytes": len(document),
+    documents = [entry["state"].encode() for entry in record.history]
+    stored = stored_rows((entry["version"], document)
+                         for entry, document in zip(record.history, documents, strict=True))
+    versions = [
+        {
+            "session_id": record.session_id, "version": entry["version"], "base_version": base,
+            "data": data, "tagged": may_hold_tags(document), "state_bytes": len(document),
             "source": entry["source"], "run_id": entry["run_id"],
             "created_at": entry["created_at"],
-        })
+        }
+        for entry, document, (base, data) in zip(record.history, documents, stored, strict=True)
+    ]
     return session, versions
 
 
-def _set_jsonb_copy(db: Database, conn: sa.Connection, record: _Record) -> None:
+def _set_jsonb_copy(tx: Transaction, record: _Record) -> None:
     """On PostgreSQL, the session row's queryable JSONB copy of the current state, as a save
     writes it (NULL when the state holds NUL characters, which JSONB refuses)."""
+    db = tx.db
     if not db.statements.keeps_jsonb:
         return
-    table = conn.dialect.identifier_preparer.quote(db.tables.sessions.name)
-    copy = jsonb_copy(record.state)
-    conn.execute(
+    table = tx.connection.dialect.identifier_preparer.quote(db.tables.sessions.name)
+    tx.connection.execute(
         sa.text(f"UPDATE {table} SET state = CAST(:copy AS jsonb) WHERE session_id = :sid"),
-        {"copy": copy, "sid": record.session_id},
+        {"copy": jsonb_copy(record.state), "sid": record.session_id},
     )
 
 
@@ -462,12 +525,12 @@ def _on_existing(sessions: Sessions, record: _Record, on_conflict: OnConflict) -
     if on_conflict == "skip":
         return "skipped"
     current = sessions.read(session_id)
-    if on_conflict == "fail" or current is None:  # created, or deleted, since the check
+    if current is None:  # deleted since the check
         raise ImportConflictError(
             session_id,
-            f"session {session_id!r} changed in table {sessions.db.name!r} during the import: "
-            "nothing was written for it",
-            stored_version=current.version if current is not None else 0,
+            f"session {session_id!r} was deleted from table {sessions.db.name!r} during the "
+            "import: nothing was written for it",
+            stored_version=0,
         )
     if current.state_json == record.state:
         return "unchanged"

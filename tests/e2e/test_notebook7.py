@@ -1,0 +1,79 @@
+"""Notebook 7 (`jupyter notebook`), not only JupyterLab: a ``%%workflow`` cell streams, the state
+inspector shows, and a write from another process (this test's) appears in the open panel
+without a click. One server and one notebook, to keep the browser suite short."""
+
+from __future__ import annotations
+
+import importlib.util
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import BrowserContext, Page
+
+from tests.e2e._lab import Lab, Shooter, run_all_cells, write_notebook
+from wfnb import SqliteWorkflowStorage
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(importlib.util.find_spec("notebook") is None,
+                       reason="Notebook 7 (pip install notebook) is not installed"),
+]
+
+STREAM_CELL = """%%workflow nb7 --db tmp/nb7.db
+import time
+
+yield "# Notebook 7\\n\\n"
+for n in range(1, 5):
+    time.sleep(0.2)
+    yield f"- item **{n}** of 4\\n"
+session_state["runs"] = session_state.get("runs", 0) + 1
+"""
+PANEL_CELL = ("%config WorkflowMagics.live_interval = 0.5\n"
+              "%workflow_state --db tmp/nb7.db --session-id nb7")
+
+
+@pytest.fixture(scope="module")
+def notebook7(chromium: str, tmp_path_factory: pytest.TempPathFactory,
+              output_dir: Path) -> Iterator[Lab]:
+    server = Lab.start(tmp_path_factory.mktemp("nb7-root"), tmp_path_factory.mktemp("nb7-home"),
+                       output_dir / "notebook7.log", app="notebook")
+    yield server
+    server.stop()
+
+
+def test_stream_and_live_inspector_in_notebook_7(
+    browser: BrowserContext, notebook7: Lab, output_dir: Path
+) -> None:
+    write_notebook(notebook7.root / "nb7.ipynb", ["%load_ext wfnb", STREAM_CELL, PANEL_CELL])
+    page: Page = browser.new_page()
+    try:
+        page.goto(f"{notebook7.url}/notebooks/nb7.ipynb")
+        page.locator(".jp-Notebook .jp-CodeCell").first.wait_for()
+        deadline = time.monotonic() + 60
+        while not notebook7.kernel_ready("nb7.ipynb"):
+            assert time.monotonic() < deadline, "no idle kernel for nb7.ipynb after 60 s"
+            page.wait_for_timeout(100)
+        run_all_cells(page)
+        first = page.locator(".jp-Notebook .jp-CodeCell").nth(1).locator(".jp-OutputArea")
+        first.locator("text=item 4 of 4").wait_for()
+        first.locator(".wfnb-status", has_text="done").wait_for()
+        inspector = page.locator(".wfnb-inspector")
+        inspector.get_by_text("session 'nb7', version 1").wait_for()
+        assert inspector.locator("option", has_text="from-elsewhere").count() == 0
+
+        writer = SqliteWorkflowStorage("notebook_workflows", notebook7.root / "tmp" / "nb7.db")
+        writer.save("from-elsewhere", {"by": "another process"}, expected_version=0)
+        writer.save("nb7", {"runs": 5}, expected_version=1)
+        writer.close()
+        inspector.locator("option", has_text="from-elsewhere").wait_for(timeout=15_000)
+        inspector.get_by_text("session 'nb7' updated by another writer: now version 2"
+                              ).wait_for(timeout=15_000)
+        Shooter(page, output_dir)("notebook7_live_inspector")
+    except Exception:
+        page.screenshot(path=output_dir / "FAILED-notebook7.png")
+        raise
+    finally:
+        page.close()
+        notebook7.shut_down_kernels()
