@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from IPython.core.interactiveshell import InteractiveShell
+from IPython.core.interactiveshell import ExecutionResult, InteractiveShell
 
 from tests._shell import (
     capturing_shell,
@@ -288,10 +288,7 @@ def test_an_interrupted_async_run_is_recorded_and_the_next_one_works(
     run(shell, "chat = AsyncChat(session_id='i', storage=storage)")
     model_server.delay = 0.05
     try:
-        timer = threading.Timer(0.5, _thread.interrupt_main)
-        timer.start()
-        result = shell.run_cell("%workflow chat.arun(QUESTION)")
-        timer.join()
+        result = interrupted(shell, "%workflow chat.arun(QUESTION)")
     finally:
         model_server.delay = 0.0
     assert isinstance(result.error_in_exec, KeyboardInterrupt)
@@ -394,12 +391,18 @@ def test_an_interrupted_stream_releases_its_connection(
     try:
         run(shell, "stream = client.chat.completions.create(model='fake-reasoning', "
                    "messages=msgs, stream=True)")
-        timer = threading.Timer(0.5, _thread.interrupt_main)
-        timer.start()
-        result = shell.run_cell("%workflow stream")
-        timer.join()
+        result = interrupted(shell, "%workflow stream")
     finally:
         model_server.delay = 0.0
     assert isinstance(result.error_in_exec, KeyboardInterrupt)
     assert status_line(shell).startswith("interrupted")
     assert shell.user_ns["stream"].response.is_closed
+
+
+def interrupted(shell: InteractiveShell, cell: str) -> ExecutionResult:
+    """Run ``cell`` and press the stop button (KeyboardInterrupt) half a second in."""
+    timer = threading.Timer(0.5, _thread.interrupt_main)
+    timer.start()
+    result: ExecutionResult = shell.run_cell(cell)
+    timer.join()
+    return result
