@@ -328,7 +328,7 @@ def test_an_unkeyable_argument_is_named_unless_key_is_given(storage: WorkflowSto
 
     class Ask(Workflow):
         @step
-        def ask(self, client: Client, prompt: str) -> str:
+        def query(self, client: Client, prompt: str) -> str:
             CALLS.append(prompt)
             return prompt.upper()
 
@@ -338,11 +338,11 @@ def test_an_unkeyable_argument_is_named_unless_key_is_given(storage: WorkflowSto
             return prompt.upper()
 
         def run(self, keyed: bool) -> Any:
-            return (self.ask_keyed if keyed else self.ask)(Client(), "hi")
+            return (self.ask_keyed if keyed else self.query)(Client(), "hi")
 
     with pytest.raises(UnkeyableArgumentError, match="argument client cannot key") as caught:
         Ask(session_id="s", storage=storage).run(False)
-    assert caught.value.step == "Ask.ask" and caught.value.argument == "client"
+    assert caught.value.step == "Ask.query" and caught.value.argument == "client"
     assert isinstance(caught.value, TypeError) and CALLS == []
     wf = Ask(session_id="s", storage=storage)
     assert [wf.run(True).content, wf.run(True).content] == ["HI", "HI"]

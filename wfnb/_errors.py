@@ -14,9 +14,14 @@
     │   └── UnkeyableArgumentError  a step argument that cannot key its call; names step, argument
     ├── InvalidNameError        a table name, session id or search text refused    (a ValueError)
     ├── WorkflowBusyError       a second run started on an instance that is still running one
+    ├── RunNotWaitingError      answered or resumed a run that waits for nothing (a RuntimeError)
+    ├── AnswerRefusedError      an answer not among the options, or a second one   (a ValueError)
     ├── UnknownChunkError       a streamed chunk of a type no chunk adapter knows  (a TypeError)
     ├── ModelStreamError        a model's stream reported an error event        (a RuntimeError)
     └── WorkflowRunError        a run shown in a notebook cell failed; short message, cause chained
+
+Not an error: ``WaitingForAnswer`` (a BaseException, like GeneratorExit) is how ``ask`` stops a
+run; the run's wrapper catches it, so callers see the run end with its question instead.
 """
 
 from __future__ import annotations
@@ -156,6 +161,24 @@ class InvalidNameError(WfnbError, ValueError):
 
 class WorkflowBusyError(WfnbError, RuntimeError):
     """One Workflow instance runs one run at a time."""
+
+
+class RunNotWaitingError(WfnbError, RuntimeError):
+    """An answer, or a resume, for a run that is not waiting for one (it went on, or never
+    asked); the message names the session, the run and its status."""
+
+
+class AnswerRefusedError(WfnbError, ValueError):
+    """An answer the waiting question cannot take: not one of its options, or given twice."""
+
+
+class WaitingForAnswer(BaseException):
+    """Raised by ``ask`` to stop a run until its question is answered (a BaseException, so an
+    ``except Exception`` in the run cannot swallow a question)."""
+
+    def __init__(self, question: str) -> None:
+        super().__init__(f"the run waits for an answer to {question!r}")
+        self.question = question
 
 
 class UnknownChunkError(WfnbError, TypeError):

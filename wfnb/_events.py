@@ -4,11 +4,13 @@ tool calls and token usage a model streamed alongside the text."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
 from wfnb._format import clip, tokens
+from wfnb.storage import Question
 
 
 class RunEvent(str, Enum):
@@ -18,6 +20,7 @@ class RunEvent(str, Enum):
     run_response = "RunResponse"
     run_completed = "RunCompleted"
     run_error = "RunError"
+    run_paused = "RunPaused"  # the run asked a question (``question``) and waits for an answer
     workflow_started = "WorkflowStarted"
     workflow_completed = "WorkflowCompleted"
 
@@ -68,6 +71,9 @@ class RunResponse:
     reasoning_content: str | None = None
     tool_calls: list[ToolCall] = field(default_factory=list)
     usage: Usage | None = None
+    question: Question | None = None  # on a RunPaused response: what the run waits for
+    #: on a RunPaused response: ``resume(answer)`` continues the run (``Workflow.resume``)
+    resume: Callable[..., Any] | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if isinstance(self.event, RunEvent):

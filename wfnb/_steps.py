@@ -34,7 +34,12 @@ from typing import Any, TypeVar, overload
 
 import orjson
 
-from wfnb._errors import StorageError, UnkeyableArgumentError, UnstorableStateError
+from wfnb._errors import (
+    StorageError,
+    UnkeyableArgumentError,
+    UnstorableStateError,
+    WaitingForAnswer,
+)
 from wfnb._events import RunResponse
 from wfnb.storage import (
     SCOPES,
@@ -55,7 +60,7 @@ StepObserver = Callable[["StepEvent"], None]
 @dataclass(frozen=True)
 class StepEvent:
     """What a step call is doing, for displays: ``running``, ``served`` (from a record),
-    ``completed`` or ``failed``."""
+    ``completed``, ``failed``, or ``stopped`` (by a question its run asked)."""
 
     name: str
     state: str
@@ -106,7 +111,10 @@ class RunSteps:
         workflow_name: str | None,
         run_id: str,
         refreshed: Mapping[str | None, float],
+        numbered_from: int = 0,
     ) -> None:
+        """``numbered_from``: the calls recorded already under ``run_id`` (a run continued
+        after a question numbers its calls on from them)."""
         self.log, self.session_id, self.workflow_name, self.run_id = (
             log, session_id, workflow_name, run_id
         )
@@ -115,7 +123,7 @@ class RunSteps:
             self._refreshed[None] = max(self._refreshed.get(None, 0.0), *_refreshing)
         self._served: list[ServedCall] = []
         self._served_lock = threading.Lock()  # steps may be called from several threads
-        self._numbers = itertools.count(1)  # next() on a count is atomic
+        self._numbers = itertools.count(numbered_from + 1)  # next() on a count is atomic
         self.closed = False
         self._owner: int | None = None
         self._token: contextvars.Token[RunSteps | None] | None = None
@@ -202,16 +210,19 @@ class _Execution:
                  _traceback: TracebackType | None) -> None:
         if self._done or kind is None:
             return
+        status = "failed"
         if issubclass(kind, GeneratorExit):
             message = "closed before it finished (its consumer stopped)"
+        elif issubclass(kind, WaitingForAnswer):
+            status, message = "stopped", f"{error}; it runs again when the run goes on"
         else:
             message = f"{kind.__name__}: {error}"
         try:
-            self.run.log.finish(self.call, error=message)
+            self.run.log.finish(self.call, error=message, status=status)
         except StorageError as failure:  # the step's own error is the one raised
             logger.warning("session %r: step %s failed (%s) and could not be recorded: %s",
                            self.run.session_id, self.spec.name, message, failure)
-        _emit(StepEvent(self.spec.name, "failed", self.run.session_id, self.run.workflow_name,
+        _emit(StepEvent(self.spec.name, status, self.run.session_id, self.run.workflow_name,
                         self.run.run_id))
 
 

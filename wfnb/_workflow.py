@@ -16,32 +16,46 @@ class wraps it (in ``__init_subclass__``) so that every call is one *run*:
 5. a run that raises, is interrupted (KeyboardInterrupt, or an async run cancelled) or is closed
    early by its consumer writes nothing more:
    what ``write_to_storage()`` saved stays, the half-mutated state stays on the instance for a
-   look or a deliberate ``write_to_storage()``, and the next run starts from the stored state.
+   look or a deliberate ``write_to_storage()``, and the next run starts from the stored state;
+6. a run that calls ``self.ask(question)`` with no answer for it stops there: its state is saved,
+   it is recorded ``waiting`` with the question, and it ends with a ``RunPaused`` response
+   carrying the question. ``resume(answer)`` (or an answer recorded elsewhere, then a run with
+   the same input) continues it: the same run, run again from its start, its completed steps
+   served and ``ask`` returning the answer. So code outside steps runs again on every resume
+   and should only set what it sets (as in DBOS); steps and answers happen once.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
 import functools
+import hashlib
 import inspect
 import logging
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Generator, Iterator
 from types import TracebackType
 from typing import Any, TypeVar
 
 from wfnb._chunks import Collector
 from wfnb._errors import (
+    RunNotWaitingError,
     StorageError,
     UnknownChunkError,
     UnstorableStateError,
+    WaitingForAnswer,
     WorkflowBusyError,
 )
-from wfnb._events import COMPLETION_EVENTS, RunResponse
+from wfnb._events import COMPLETION_EVENTS, RunEvent, RunResponse
 from wfnb._steps import RunSteps
 from wfnb.storage import (
+    Answer,
+    Question,
+    RunRecord,
     WorkflowStorage,
     check_session_id,
     decode_state,
@@ -55,6 +69,21 @@ logger = logging.getLogger("wfnb")
 
 _Body = TypeVar("_Body", bound=Callable[..., Any])
 _STOPS = (KeyboardInterrupt, asyncio.CancelledError)  # a run stopped from outside: interrupted
+_NO_ANSWER: Any = object()
+_current_run: contextvars.ContextVar[_Run | None] = contextvars.ContextVar(
+    "wfnb_run", default=None)
+
+
+def ask(question: str, options: list[Any] | None = None, default: Any = None) -> Any:
+    """``Workflow.ask`` for the run this code runs in (a step function outside the class, an
+    inline ``%%workflow`` cell); in a thread of the run's, call the workflow's own ``ask``."""
+    run = _current_run.get()
+    if run is None:
+        raise RuntimeError(
+            "wfnb.ask() is called outside a run: call it while a workflow runs (in a thread "
+            "the run started, use self.ask on the workflow)"
+        )
+    return run.ask(question, options, default)
 
 
 class Workflow:
@@ -98,6 +127,9 @@ class Workflow:
         self._active_run: _Run | None = None
         self._run_lock = threading.Lock()
         self._refreshed: dict[str | None, float] = {}  # step name (None: all) -> when
+        # the run that last paused here: (run id, method, args, kwargs), to call it again
+        self._paused: tuple[str, Callable[..., Any], tuple[Any, ...], dict[str, Any]] | None = None
+        self._resuming: str | None = None  # the waiting run resume() asked the next run to go on
         self.read_from_storage()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -133,6 +165,72 @@ class Workflow:
         now = time.time()
         for name in names or (None,):
             self._refreshed[name] = now
+
+    # -- questions -----------------------------------------------------------------------------
+
+    def ask(self, question: str, options: list[Any] | None = None, default: Any = None) -> Any:
+        """The answer to ``question``, once a person gave it; until then, stop the run here.
+
+        The first time a run reaches an unanswered ``ask``, the state is saved, the run is
+        recorded ``waiting`` with the question, and the run ends with a ``RunPaused`` response
+        carrying it (a notebook shows a form). ``resume(answer)``, or an answer recorded by
+        ``storage.answer`` / ``wfnb answer`` and then a run with the same input, continues the
+        run: completed steps are served and this call returns the answer. ``options``: the
+        answers allowed (buttons in a notebook); ``default``: what ``resume()`` without an
+        answer gives.
+        """
+        run = self._active_run
+        if run is None:
+            raise RuntimeError(
+                f"workflow {self.name!r}: ask() stops a run until it is answered, so it works "
+                "only while this workflow runs (inside run())"
+            )
+        return run.ask(question, options, default)
+
+    @property
+    def pending_question(self) -> Question | None:
+        """The question the session's newest waiting run asked (None: no run waits)."""
+        if self.storage is None:
+            return None
+        waiting = self.storage.waiting_runs(self.session_id)
+        return waiting[0].question if waiting else None
+
+    def resume(self, answer: Any = _NO_ANSWER, *, run_id: str | None = None,
+               by: str | None = None) -> Any:
+        """Answer the question the session's waiting run asked (the newest, or ``run_id``)
+        and continue that run; returns what ``run()`` returns (stream it as a run).
+
+        Without ``answer``: an answer recorded already (``wfnb answer``), else the question's
+        default. RunNotWaitingError if no run waits; AnswerRefusedError if the answer is not
+        one of the options. ``by`` says who answered (default: this user).
+        """
+        if self.storage is None:
+            raise RunNotWaitingError(f"workflow {self.name!r} has no storage: no run can wait")
+        waiting = _waiting_run(self.storage, self.session_id, run_id)
+        question = waiting.question
+        assert question is not None, "a waiting run has a question"
+        answered = any(done.key == question.key for done in waiting.answers)
+        if answer is _NO_ANSWER and not answered:
+            if question.default is None:
+                raise RunNotWaitingError(
+                    f"session {self.session_id!r}, run {waiting.run_id} waits for an answer to "
+                    f"{question.text!r} and has no default: pass one, resume(answer)"
+                )
+            answer = question.default
+        if answer is not _NO_ANSWER:
+            self.storage.answer(self.session_id, answer, run_id=waiting.run_id, by=by)
+        paused = self._paused
+        if paused is not None and paused[0] == waiting.run_id:
+            method, args, kwargs = paused[1], paused[2], paused[3]
+        elif isinstance(waiting.input, dict):  # after a restart: the input as recorded
+            method, args, kwargs = self.run, (), dict(waiting.input)
+        else:
+            raise RunNotWaitingError(
+                f"session {self.session_id!r}, run {waiting.run_id}: its input was recorded as "
+                f"{waiting.input!r}, which cannot be passed again; call run() with the same "
+                "arguments to continue it"
+            )
+        return _continuing(self, waiting.run_id, method, args, kwargs)
 
     # -- persistence ---------------------------------------------------------------------------
 
@@ -241,9 +339,15 @@ class _Run:
     def __init__(self, workflow: Workflow, body: Callable[..., Any], args: Any, kwargs: Any):
         self.workflow = workflow
         self.run_id = str(uuid.uuid4())
+        self.call = (getattr(workflow, body.__name__), args, kwargs)  # to call it again
         self.collected = Collector()
         self.completion_handed_out = False
         self.steps: RunSteps | None = None
+        self.question: Question | None = None  # the first question asked and not answered
+        self.answers: dict[str, Answer] = {}  # by question key: the answers the run was given
+        self._asked: dict[str, int] = {}  # how many times each question was asked
+        self._ask_lock = threading.Lock()  # branches of a run may ask from several threads
+        self._context: contextvars.Token[_Run | None] | None = None
         try:
             bound = inspect.signature(body).bind(workflow, *args, **kwargs).arguments
             self.input = dict(list(bound.items())[1:])
@@ -252,20 +356,67 @@ class _Run:
 
     def __enter__(self) -> _Run:
         wf = self.workflow
+        resuming, wf._resuming = wf._resuming, None
         wf._claim(self)
         try:
-            wf.run_id = self.run_id
             wf._load_for_run()
             if wf.storage is not None:
-                wf.storage.record_run_start(self.run_id, wf.session_id, wf.name, self.input)
+                continued = wf.storage.record_run_start(
+                    self.run_id, wf.session_id, wf.name, self.input, resuming=resuming)
+                done = 0
+                if continued is not None:  # the run that waited goes on, under its own id
+                    self.run_id = continued.run_id
+                    self.answers = {given.key: given for given in continued.answers}
+                    done = wf.storage.step_log.count(wf.session_id, self.run_id)
                 self.steps = RunSteps(
                     wf.storage.step_log, session_id=wf.session_id, workflow_name=wf.name,
-                    run_id=self.run_id, refreshed=wf._refreshed,
+                    run_id=self.run_id, refreshed=wf._refreshed, numbered_from=done,
                 ).open(wf)
+            wf.run_id = self.run_id
+            self._context = _current_run.set(self)
         except BaseException:
             wf._release()
             raise
         return self
+
+    def ask(self, text: str, options: list[Any] | None, default: Any) -> Any:
+        """The answer this run was given to ``text``; else stop the run (see Workflow.ask)."""
+        if not isinstance(text, str) or not text.strip():
+            raise ValueError(f"ask() needs the question as non-empty text, not {text!r}")
+        if options is not None:
+            options = list(options)
+            if not options:
+                raise ValueError(f"ask({text!r}): options is empty; pass None for free text")
+            if default is not None and default not in options:
+                raise ValueError(f"ask({text!r}): default {default!r} is not one of the options")
+        encode_state({"options": options, "default": default},
+                     root=f"ask({text!r}) ")  # refuse what cannot be stored, now
+        identity = encode_state({"text": text, "options": options}).document
+        with self._ask_lock:
+            self._asked[identity.decode()] = times = self._asked.get(identity.decode(), 0) + 1
+            key = hashlib.sha256(identity + b"#%d" % times).hexdigest()[:32]
+            if key in self.answers:
+                return self.answers[key].answer
+            if self.workflow.storage is None:
+                raise RuntimeError(
+                    f"workflow {self.workflow.name!r} has no storage: ask({text!r}) cannot wait "
+                    "for an answer (give the workflow a storage)"
+                )
+            if self.question is None:
+                self.question = Question(text, options, default, key, time.time())
+            raise WaitingForAnswer(self.question.text)
+
+    def paused(self) -> RunResponse:
+        """The run's last response: the question it waits for (its state saved first)."""
+        question = self.question
+        assert question is not None, "paused() follows an ask"
+        wf = self.workflow
+        response = self.stamp(RunResponse(
+            content=question.text, event=RunEvent.run_paused, question=question,
+            resume=functools.partial(wf.resume, run_id=self.run_id)))
+        wf.write_to_storage()
+        self.completion_handed_out = True
+        return response
 
     def stamp(self, item: Any) -> RunResponse:
         """Wrap and tag one yielded (or returned) item; save first if it announces completion.
@@ -307,6 +458,9 @@ class _Run:
     ) -> None:
         wf = self.workflow
         status, message = "completed", None
+        if self._context is not None:
+            with contextlib.suppress(ValueError):  # left in another context (an async run)
+                _current_run.reset(self._context)
         try:
             if kind is None or (kind is GeneratorExit and self.completion_handed_out):
                 try:
@@ -315,6 +469,9 @@ class _Run:
                     status = "interrupted" if isinstance(exc, _STOPS) else "failed"
                     message = f"saving the final state failed: {exc!r}"
                     raise
+                if self.question is not None:  # even if the run caught WaitingForAnswer
+                    status = "waiting"
+                    wf._paused = (self.run_id, *self.call)
             elif issubclass(kind, (GeneratorExit, *_STOPS)):
                 status = "interrupted"
             else:
@@ -332,6 +489,7 @@ class _Run:
                         input_tokens=usage.input_tokens if usage else None,
                         output_tokens=usage.output_tokens if usage else None,
                         served_steps=served,
+                        question=self.question if status == "waiting" else None,
                     )
             except StorageError as failure:
                 if kind is None and status == "completed":
@@ -350,32 +508,98 @@ def _wrap(body: _Body) -> _Body:
 
         async def run_async_gen(self: Workflow, *args: Any, **kwargs: Any) -> AsyncIterator[Any]:
             with _Run(self, body, args, kwargs) as run:
-                async for item in body(self, *args, **kwargs):
-                    yield run.stamp(item)
+                with contextlib.suppress(WaitingForAnswer):
+                    async for item in body(self, *args, **kwargs):
+                        yield run.stamp(item)
+                if run.question is not None:
+                    yield run.paused()
 
         wrapper: Any = run_async_gen
     elif inspect.iscoroutinefunction(body):
 
         async def run_coroutine(self: Workflow, *args: Any, **kwargs: Any) -> RunResponse:
             with _Run(self, body, args, kwargs) as run:
-                return run.stamp(await body(self, *args, **kwargs))
+                try:
+                    returned = await body(self, *args, **kwargs)
+                except WaitingForAnswer:
+                    return run.paused()
+                return run.paused() if run.question is not None else run.stamp(returned)
 
         wrapper = run_coroutine
     elif inspect.isgeneratorfunction(body):
 
         def run_generator(self: Workflow, *args: Any, **kwargs: Any) -> Iterator[RunResponse]:
             with _Run(self, body, args, kwargs) as run:
-                for item in body(self, *args, **kwargs):
-                    yield run.stamp(item)
+                with contextlib.suppress(WaitingForAnswer):
+                    for item in body(self, *args, **kwargs):
+                        yield run.stamp(item)
+                if run.question is not None:
+                    yield run.paused()
 
         wrapper = run_generator
     else:
 
         def run_function(self: Workflow, *args: Any, **kwargs: Any) -> RunResponse:
             with _Run(self, body, args, kwargs) as run:
-                return run.stamp(body(self, *args, **kwargs))
+                try:
+                    returned = body(self, *args, **kwargs)
+                except WaitingForAnswer:
+                    return run.paused()
+                return run.paused() if run.question is not None else run.stamp(returned)
 
         wrapper = run_function
     functools.update_wrapper(wrapper, body)
     wrapper._wfnb_wrapped = True
     return wrapper  # type: ignore[no-any-return]
+
+
+def _waiting_run(storage: WorkflowStorage, session_id: str, run_id: str | None) -> RunRecord:
+    """The session's newest waiting run (or the run ``run_id``, if it waits)."""
+    waiting = storage.waiting_runs(session_id)
+    found = next((run for run in waiting if run_id in (None, run.run_id)), None)
+    if found is None or found.question is None:
+        which = f"run {run_id!r} of session {session_id!r} is not" if run_id else (
+            f"session {session_id!r} has no run")
+        raise RunNotWaitingError(f"{which} waiting for an answer")
+    return found
+
+
+def _continuing(
+    workflow: Workflow, run_id: str, method: Callable[..., Any], args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+) -> Any:
+    """``method(*args, **kwargs)``, made to continue the waiting run ``run_id`` when its run
+    starts (for a stream: when it is first iterated, so a stream never iterated continues
+    nothing)."""
+
+    def target() -> None:
+        workflow._resuming = run_id
+
+    if inspect.isasyncgenfunction(method):
+
+        async def continuing_async_gen() -> AsyncIterator[Any]:
+            target()
+            inner = method(*args, **kwargs)
+            try:
+                async for item in inner:
+                    yield item
+            finally:
+                await inner.aclose()
+
+        return continuing_async_gen()
+    if inspect.iscoroutinefunction(method):
+
+        async def continuing_coroutine() -> Any:
+            target()
+            return await method(*args, **kwargs)
+
+        return continuing_coroutine()
+    if inspect.isgeneratorfunction(method):
+
+        def continuing_generator() -> Generator[Any, Any, Any]:
+            target()
+            return (yield from method(*args, **kwargs))
+
+        return continuing_generator()
+    target()
+    return method(*args, **kwargs)

@@ -1,7 +1,8 @@
 """A ``%%workflow`` cell body turned into a workflow run.
 
 The body becomes the body of a generator function (async when it awaits) taking
-``session_state``, ``session_id`` and ``run_id``; ``yield`` streams, a bare ``return`` ends the
+``session_state``, ``session_id``, ``run_id`` and ``ask`` (the run's ``Workflow.ask``: stop
+until a person answers); ``yield`` streams, a bare ``return`` ends the
 run. Every name the body binds at its top level is declared ``global`` in the user namespace,
 so assignments land there afterwards, as in a normal cell.
 """
@@ -15,7 +16,7 @@ from typing import Any
 
 from wfnb._workflow import Workflow
 
-PARAMETERS = ("session_state", "session_id", "run_id")
+PARAMETERS = ("session_state", "session_id", "run_id", "ask")
 _FUNCTION = "__wfnb_cell_body__"
 
 
@@ -25,7 +26,7 @@ class InlineWorkflow(Workflow):
     cell_body: Any = None
 
     def run(self) -> Iterator[Any]:
-        yield from self.cell_body(self.session_state, self.session_id, self.run_id)
+        yield from self.cell_body(self.session_state, self.session_id, self.run_id, self.ask)
 
 
 class AsyncInlineWorkflow(Workflow):
@@ -34,7 +35,8 @@ class AsyncInlineWorkflow(Workflow):
     cell_body: Any = None
 
     async def run(self) -> AsyncIterator[Any]:
-        async for item in self.cell_body(self.session_state, self.session_id, self.run_id):
+        async for item in self.cell_body(self.session_state, self.session_id, self.run_id,
+                                         self.ask):
             yield item
 
 

@@ -19,9 +19,11 @@ from wfnb.storage._engine import normalize_url, shown_url, sqlite_url
 from wfnb.storage._families import has_table_family, table_families
 from wfnb.storage._merge import merge_or_conflict
 from wfnb.storage._models import (
+    Answer,
     ChangeMark,
     ImportReport,
     PageCursor,
+    Question,
     RunRecord,
     SaveResult,
     SessionSummary,
@@ -39,11 +41,13 @@ __all__ = [
     "ON_CONFLICT",
     "SCOPES",
     "TAG",
+    "Answer",
     "ChangeMark",
     "EncodedState",
     "ImportReport",
     "PageCursor",
     "PostgresWorkflowStorage",
+    "Question",
     "RunRecord",
     "SaveResult",
     "Scope",

@@ -95,9 +95,44 @@ class VersionInfo:
     created_at: dt.datetime
 
 
+class _JsonRecord:
+    """A record the runs table keeps as a JSON object (a question, an answer)."""
+
+    def document(self) -> dict[str, Any]:
+        """As stored in the runs table."""
+        document: dict[str, Any] = dataclasses.asdict(self)  # type: ignore[call-overload]
+        return document
+
+
+@dataclass(frozen=True)
+class Question(_JsonRecord):
+    """What a run asked (``Workflow.ask``) and waits for. ``key`` tells this question from the
+    run's others: its text, its options and how many times the run asked it before."""
+
+    text: str
+    options: list[Any] | None
+    default: Any
+    key: str
+    asked_at: float
+
+
+@dataclass(frozen=True)
+class Answer(_JsonRecord):
+    """An answer to a run's question: who gave it (``by``) and when (epoch seconds)."""
+
+    key: str
+    question: str
+    answer: Any
+    by: str
+    at: float
+
+
 @dataclass(frozen=True)
 class RunRecord:
-    """One run of a workflow on a session, as recorded in the runs table."""
+    """One run of a workflow on a session, as recorded in the runs table.
+
+    A run that asked a question is ``waiting`` with it as ``question`` until a run continues it
+    (same run id); ``answers`` are the answers it was given, oldest first."""
 
     run_id: str
     session_id: str
@@ -111,6 +146,8 @@ class RunRecord:
     ended_at: dt.datetime | None
     input_tokens: int | None = None
     output_tokens: int | None = None
+    question: Question | None = field(default=None, kw_only=True)
+    answers: tuple[Answer, ...] = field(default=(), kw_only=True)
     damaged: str | None = field(default=None, kw_only=True)  # what in the row cannot be read
 
 

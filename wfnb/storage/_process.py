@@ -1,5 +1,6 @@
 """Who runs a run: the host, the process id, and when that process started, so that a pid the
-system has since given to another process is not mistaken for the one that started the run.
+system has since given to another process is not mistaken for the one that started the run;
+and who answers a run's question (user@host).
 
 The start is the boot id with the process's start time in clock ticks (Linux ``/proc``): both
 change when the pid is reused or the machine reboots. Elsewhere it is None and only whether the
@@ -9,6 +10,7 @@ pid is alive is known.
 from __future__ import annotations
 
 import functools
+import getpass
 import os
 import socket
 from pathlib import Path
@@ -20,6 +22,16 @@ _PROC = Path("/proc")
 def host() -> str:
     """This machine's name, as the runs table records it."""
     return socket.gethostname()
+
+
+@functools.cache
+def current_user() -> str:
+    """``user@host``, as an answer records who gave it."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no login name and no passwd entry (a bare container)
+        user = f"uid {os.getuid()}" if hasattr(os, "getuid") else "unknown"
+    return f"{user}@{host()}"
 
 
 def process_start(pid: int) -> str | None:

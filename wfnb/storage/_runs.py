@@ -1,5 +1,10 @@
 """The runs table: one row per run of a workflow on a session (status, input, output, timings,
-tokens used, and who runs it).
+tokens used, who runs it, and the question it waits for with the answers it was given).
+
+A run that asks (``Workflow.ask``) ends ``waiting``, its question recorded. An answer is added
+to the run (who, when) while it waits; a later run of the session with the same input
+*continues* it: it takes the run over (same run id, ``running`` again, run by its process) in
+one transaction, so two processes can never both continue one run.
 
 A run is recorded ``running`` with its host, pid and process start (_process.py). A run left
 ``running`` by a process of this host that is gone (killed, crashed) becomes ``abandoned`` when
@@ -10,6 +15,7 @@ from here.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from collections.abc import Sequence
@@ -18,27 +24,126 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 
+from wfnb._errors import AnswerRefusedError, RunNotWaitingError
 from wfnb.storage._database import Database, Transaction
-from wfnb.storage._models import RunRecord, listed_time
+from wfnb.storage._models import Answer, Question, RunRecord, listed_time
 from wfnb.storage._process import has_ended, host, process_start
 from wfnb.storage._steps import ServedCall, insert_served
 
 
 def record_start(
-    db: Database, run_id: str, session_id: str, workflow_name: str | None, run_input: Any
-) -> None:
+    db: Database, run_id: str, session_id: str, workflow_name: str | None, run_input: Any,
+    *, resuming: str | None = None,
+) -> RunRecord | None:
     """Record that a run began (status ``running``, run by this process), and mark the
-    session's runs whose process is gone ``abandoned``."""
+    session's runs whose process is gone ``abandoned``; all in one transaction.
+
+    A waiting run of the session with the same input (or the run ``resuming``, whatever its
+    input) is continued instead: it is taken over and returned, and nothing new is recorded.
+    RunNotWaitingError if the run ``resuming`` does not wait.
+    """
     with db.transaction("record the run", session_id, write=True) as tx:
         _abandon(tx, _ended_runs(tx, session_id))
-        pid = os.getpid()
-        tx.execute(
-            sa.insert(db.tables.runs).values(
-                run_id=run_id, session_id=session_id, workflow_name=workflow_name,
-                status="running", input=describe(run_input), started_at=time.time(),
-                host=host(), pid=pid, process_start=process_start(pid),
+        continued = _take_waiting(tx, session_id, describe(run_input), resuming)
+        if continued is None:
+            tx.execute(
+                sa.insert(db.tables.runs).values(
+                    run_id=run_id, session_id=session_id, workflow_name=workflow_name,
+                    status="running", input=describe(run_input), started_at=time.time(),
+                    **_owner(),
+                )
             )
-        )
+    return continued
+
+
+def _take_waiting(
+    tx: Transaction, session_id: str, run_input: str, run_id: str | None
+) -> RunRecord | None:
+    """Take over the newest waiting run with this input (or the run ``run_id``): ``running``
+    again, by this process, its question cleared and its answers kept."""
+    r = tx.db.tables.runs
+    query = sa.select(r).where(r.c.session_id == session_id)
+    if run_id is None:
+        query = query.where(r.c.status == "waiting", r.c.input == run_input).order_by(
+            r.c.started_at.desc()).limit(1)
+    else:
+        query = query.where(r.c.run_id == run_id)
+    row = tx.execute(query.with_for_update()).first()
+    if run_id is not None and (row is None or row.status != "waiting"):
+        raise RunNotWaitingError(
+            _not_waiting(session_id, run_id, _run(row) if row is not None else None))
+    if row is None:
+        return None
+    tx.execute(sa.update(r).where(r.c.run_id == row.run_id).values(
+        status="running", question=None, error=None, ended_at=None, **_owner()))
+    return dataclasses.replace(_run(row), status="running", question=None, ended_at=None)
+
+
+def _owner() -> dict[str, Any]:
+    """The columns saying which process runs a run: this one."""
+    pid = os.getpid()
+    return {"host": host(), "pid": pid, "process_start": process_start(pid)}
+
+
+def answer(
+    db: Database, session_id: str, given: Any, *, run_id: str | None, by: str
+) -> RunRecord:
+    """Record ``given`` as the answer to the question a run waits for (the session's newest
+    waiting run, without ``run_id``); returns the run as it is now.
+
+    RunNotWaitingError if the run (or the session) waits for nothing; AnswerRefusedError if the
+    answer is not one of the question's options, or the question has an answer already.
+    """
+    r = db.tables.runs
+    query = sa.select(r).where(r.c.session_id == session_id)
+    if run_id is not None:
+        query = query.where(r.c.run_id == run_id)
+    else:
+        query = query.where(r.c.status == "waiting").order_by(r.c.started_at.desc()).limit(1)
+    with db.transaction("record an answer", session_id, write=True) as tx:
+        row = tx.execute(query.with_for_update()).first()
+        run = _run(row) if row is not None else None
+        if run is None or run.status != "waiting" or run.question is None:
+            raise RunNotWaitingError(_not_waiting(session_id, run_id, run))
+        question = run.question
+        taken = next((done for done in run.answers if done.key == question.key), None)
+        if taken is not None:
+            raise AnswerRefusedError(
+                f"session {session_id!r}, run {run.run_id}: {question.text!r} was answered "
+                f"already ({taken.answer!r}, by {taken.by}); continue the run to use it"
+            )
+        if question.options is not None and given not in question.options:
+            shown = ", ".join(repr(option) for option in question.options)
+            raise AnswerRefusedError(
+                f"session {session_id!r}, run {run.run_id}: {given!r} is not an answer to "
+                f"{question.text!r}; answer one of {shown}"
+            )
+        answers = (*run.answers, Answer(question.key, question.text, given, by, time.time()))
+        tx.execute(sa.update(r).where(r.c.run_id == run.run_id).values(
+            answers=_json([done.document() for done in answers])))
+    return dataclasses.replace(run, answers=answers)
+
+
+def _not_waiting(session_id: str, run_id: str | None, run: RunRecord | None) -> str:
+    if run_id is None:
+        return f"session {session_id!r} has no run waiting for an answer"
+    if run is None:
+        return f"session {session_id!r} has no run {run_id!r}"
+    return (f"session {session_id!r}, run {run_id}: it is {run.status}, not waiting for an "
+            "answer (it went on, or never asked)")
+
+
+def waiting(db: Database, session_id: str) -> list[RunRecord]:
+    """The session's runs waiting for an answer, newest first."""
+    r = db.tables.runs
+    query = (sa.select(r).where(r.c.session_id == session_id, r.c.status == "waiting")
+             .order_by(r.c.started_at.desc()))
+    with db.transaction("read waiting runs", session_id) as tx:
+        return [_run(row) for row in tx.execute(query)]
+
+
+def _json(value: Any) -> str:
+    return orjson.dumps(value).decode()
 
 
 def _ended_runs(tx: Transaction, session_id: str) -> list[str]:
@@ -72,15 +177,18 @@ def record_end(
     input_tokens: int | None = None,
     output_tokens: int | None = None,
     served_steps: Sequence[ServedCall] = (),
+    question: Question | None = None,
 ) -> None:
-    """Record how a run ended: completed, failed or interrupted (and the tokens it used), with,
-    in the same transaction, its step calls served and not recorded yet."""
+    """Record how a run ended: completed, failed, interrupted or waiting (with ``question``),
+    and the tokens it used, with, in the same transaction, its step calls served and not
+    recorded yet."""
     r = db.tables.runs
     with db.transaction("record the run", session_id, write=True) as tx:
         tx.execute(
             sa.update(r).where(r.c.run_id == run_id).values(
                 status=status, output=output, error=error, version=version,
                 ended_at=time.time(), input_tokens=input_tokens, output_tokens=output_tokens,
+                question=_json(question.document()) if question is not None else None,
             )
         )
         insert_served(tx, served_steps)
@@ -112,12 +220,32 @@ def _run(row: sa.Row[Any]) -> RunRecord:
             run_input = orjson.loads(run_input)
         except orjson.JSONDecodeError:
             damage.append("input is not JSON")
+    question = _recorded(row.question, "question", damage)
+    answers = _recorded(row.answers, "answers", damage) or []
+    try:
+        asked = Question(**question) if question is not None else None
+        given = tuple(Answer(**done) for done in answers)
+    except TypeError:
+        damage.append("question or answers not as wfnb records them")
+        asked, given = None, ()
     return RunRecord(
         row.run_id, row.session_id, row.workflow_name, row.status, run_input, row.output,
         row.error, row.version, listed_time(row.started_at, "started_at", damage),
         listed_time(row.ended_at, "ended_at", damage) if row.ended_at is not None else None,
-        row.input_tokens, row.output_tokens, damaged="; ".join(damage) or None,
+        row.input_tokens, row.output_tokens, question=asked, answers=given,
+        damaged="; ".join(damage) or None,
     )
+
+
+def _recorded(text: str | None, what: str, damage: list[str]) -> Any:
+    """A JSON column's value (None if absent or damaged, the damage noted)."""
+    if text is None:
+        return None
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        damage.append(f"{what} is not JSON")
+        return None
 
 
 def describe(value: Any) -> str:

@@ -9,7 +9,9 @@ For ``table_name="t"``:
                   version before it (see _delta.py); the current state is the newest full row
                   with the deltas after it, so a save writes only what changed
 - ``t_runs``      one row per run: status, input, output, error, timings, tokens used, and
-                  who runs it (host, pid, process start; schema 6)
+                  who runs it (host, pid, process start; schema 6), and for a run that
+                  asked (``Workflow.ask``), its question while it waits and the answers it
+                  was given, as JSON (schema 8)
 - ``t_steps``     one row per step a run executed or was served (see _steps.py): its key,
                   status, output (exact JSON bytes, as states are stored), error, timings
 - ``t_meta``      key/value rows; ``schema_version`` says which migrations have run
@@ -109,7 +111,11 @@ class Tables:
             sa.Column("host", sa.Text, nullable=True),
             sa.Column("pid", sa.Integer, nullable=True),
             sa.Column("process_start", sa.Text, nullable=True),
+            # a run that asked (schema 8): its question while waiting, the answers it was given
+            sa.Column("question", sa.Text, nullable=True),
+            sa.Column("answers", sa.Text, nullable=True),
             sa.Index(f"ix_{name}_runs_session", "session_id", "started_at"),
+            sa.Index(f"ix_{name}_runs_status", "session_id", "status"),  # schema 8
         )
         meta = sa.Table(
             f"{name}_meta", metadata,
@@ -178,6 +184,15 @@ def _add_run_owner_v6(conn: sa.Connection, tables: Tables) -> None:
     _add_columns(conn, tables.runs, {"host": "TEXT", "pid": "INTEGER", "process_start": "TEXT"})
 
 
+def _add_run_questions_v8(conn: sa.Connection, tables: Tables) -> None:
+    """Runs record the question they wait for and the answers they were given (JSON); an index
+    finds a session's waiting runs without walking all its runs."""
+    _add_columns(conn, tables.runs, {"question": "TEXT", "answers": "TEXT"})
+    for index in tables.runs.indexes:
+        if index.name == f"ix_{tables.name}_runs_status":
+            index.create(conn, checkfirst=True)
+
+
 def _add_steps_v3(conn: sa.Connection, tables: Tables) -> None:
     """Steps: one row per ``@step`` call of a run (see _steps.py)."""
     tables.steps.create(conn, checkfirst=True)
@@ -214,7 +229,7 @@ Migration = Callable[[sa.Connection, Tables], None]
 #: (schema version, migration) in order; each brings the tables from the version before it.
 MIGRATIONS: list[tuple[int, Migration]] = [
     (1, _create_v1), (2, _add_run_tokens_v2), (3, _add_steps_v3), (4, _add_trigram_search_v4),
-    (5, _add_deleted_v5), (6, _add_run_owner_v6),
+    (5, _add_deleted_v5), (6, _add_run_owner_v6), (8, _add_run_questions_v8),
 ]
 
 

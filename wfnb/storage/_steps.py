@@ -1,7 +1,8 @@
 """Steps: what each ``@step`` call of a run did, keyed so that a later run is served its output.
 
 One row per call. A call whose body runs is recorded ``running`` when it starts and ``completed``
-(with its output) or ``failed`` (with the error) when it ends; a call served from an earlier
+(with its output), ``failed`` (with the error) or ``stopped`` (its run asked a question inside
+it: it runs again when the run goes on) when it ends; a call served from an earlier
 record is recorded ``completed`` with ``served_from`` naming that record and no output of its own.
 Outputs are stored as states are (exact JSON bytes, tagged types, no pickle):
 ``{"output": value}`` for a function, ``{"chunks": [...], "returned": value}`` for a generator
@@ -35,7 +36,7 @@ from wfnb.storage._sql import STEP_COLUMNS
 Scope = Literal["session", "workflow"]
 SCOPES: tuple[Scope, ...] = ("session", "workflow")
 EXPORTED = tuple(column for column in STEP_COLUMNS if column not in ("session_id", "tagged"))
-STATUSES = ("running", "completed", "failed")
+STATUSES = ("running", "completed", "failed", "stopped")
 
 
 def encode_output(name: str, document: dict[str, Any]) -> tuple[bytes, bool]:
@@ -140,10 +141,11 @@ class StepLog:
         output: bytes | None = None,
         tagged: bool = False,
         error: str | None = None,
+        status: str = "failed",
     ) -> None:
-        """Record how an executed call ended: completed with ``output``, or failed with
-        ``error``."""
-        values = {"step_id": call.step_id, "status": "failed" if error else "completed",
+        """Record how an executed call ended: completed with ``output``, or ``status`` (failed,
+        or stopped by a question its run asked) with ``error``."""
+        values = {"step_id": call.step_id, "status": status if error else "completed",
                   "output": output, "tagged": tagged, "error": error, "ended_at": time.time()}
         with self.db.transaction("record the step", call.session_id, write=True) as tx:
             tx.finish_step(values)
@@ -165,6 +167,14 @@ class StepLog:
             query = query.where(s.c.run_id == run_id)
         with self.db.transaction("read steps", session_id) as tx:
             return [_record(row) for row in tx.execute(query)]
+
+    def count(self, session_id: str, run_id: str) -> int:
+        """How many step records one run has (a continued run numbers its calls on from it)."""
+        s = self.table
+        query = sa.select(sa.func.count()).where(s.c.session_id == session_id,
+                                                 s.c.run_id == run_id)
+        with self.db.transaction("count steps", session_id) as tx:
+            return int(tx.execute(query).scalar() or 0)
 
     def clear(self, session_id: str, name: str | None = None) -> int:
         """Delete the session's step records (of the step ``name``: its full name, or the part

@@ -8,7 +8,9 @@ SQL, transactions):
 - history, prune                    -> _history.py
 - list_sessions, count_sessions,
   workflow_names                    -> _listing.py
-- record_run_start/end, runs        -> _runs.py
+- record_run_start/end, runs,
+  waiting_runs,
+  answer                            -> _runs.py
 - last_change                       -> _watch.py
 - steps, clear_steps, step_log      -> _steps.py (step_log: the runtime's lookups and records)
 - export_sessions, import_sessions  -> _transfer.py;  to_dataframe -> _frame.py
@@ -20,14 +22,16 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
+from wfnb._errors import AnswerRefusedError, UnstorableStateError
 from wfnb.storage import _frame, _history, _listing, _runs, _transfer, _watch
-from wfnb.storage._codec import EncodedState
+from wfnb.storage._codec import EncodedState, encode_state
 from wfnb.storage._database import Database
 from wfnb.storage._engine import normalize_url
 from wfnb.storage._models import (
     ChangeMark,
     ImportReport,
     PageCursor,
+    Question,
     RunRecord,
     SaveResult,
     SessionSummary,
@@ -35,6 +39,7 @@ from wfnb.storage._models import (
     StoredSession,
     VersionInfo,
 )
+from wfnb.storage._process import current_user
 from wfnb.storage._schema import check_table_name
 from wfnb.storage._sessions import Sessions, check_session_id
 from wfnb.storage._steps import ServedCall, StepLog
@@ -197,10 +202,15 @@ class WorkflowStorage:
     # -- runs --------------------------------------------------------------------------------
 
     def record_run_start(
-        self, run_id: str, session_id: str, workflow_name: str | None, run_input: Any
-    ) -> None:
-        """Record that a run began (status ``running``)."""
-        _runs.record_start(self._database, run_id, session_id, workflow_name, run_input)
+        self, run_id: str, session_id: str, workflow_name: str | None, run_input: Any,
+        *, resuming: str | None = None,
+    ) -> RunRecord | None:
+        """Record that a run began (status ``running``); or, if a run of the session with the
+        same input waits for an answer (or the run ``resuming`` does), continue that one: it
+        is ``running`` again under its own run id, and its record (with its answers) is
+        returned. RunNotWaitingError if the run ``resuming`` does not wait."""
+        return _runs.record_start(self._database, run_id, session_id, workflow_name, run_input,
+                                  resuming=resuming)
 
     def record_run_end(
         self,
@@ -214,13 +224,38 @@ class WorkflowStorage:
         input_tokens: int | None = None,
         output_tokens: int | None = None,
         served_steps: Sequence[ServedCall] = (),
+        question: Question | None = None,
     ) -> None:
-        """Record how a run ended: completed, failed or interrupted (and the tokens it used),
-        with the records of its step calls that were served and not recorded yet, in the same
-        transaction."""
+        """Record how a run ended: completed, failed, interrupted, or waiting for an answer to
+        ``question``, and the tokens it used, with the records of its step calls that were
+        served and not recorded yet, in the same transaction."""
         _runs.record_end(self._database, run_id, status=status, output=output, error=error,
                          version=version, session_id=session_id, input_tokens=input_tokens,
-                         output_tokens=output_tokens, served_steps=served_steps)
+                         output_tokens=output_tokens, served_steps=served_steps,
+                         question=question)
+
+    def waiting_runs(self, session_id: str) -> list[RunRecord]:
+        """The session's runs waiting for an answer (status ``waiting``), newest first."""
+        return _runs.waiting(self._database, check_session_id(session_id))
+
+    def answer(
+        self, session_id: str, answer: Any, *, run_id: str | None = None, by: str | None = None
+    ) -> RunRecord:
+        """Record ``answer`` to the question the run waits for (the session's newest waiting
+        run, without ``run_id``): the next run of the session with that run's input continues
+        it and is given the answer. ``by`` says who answered (default: this user).
+
+        Raises RunNotWaitingError when the run waits for nothing, AnswerRefusedError when the
+        answer is not one of the options or the question was answered already.
+        """
+        try:
+            encode_state({"answer": answer})
+        except UnstorableStateError as refused:
+            raise AnswerRefusedError(
+                f"session {session_id!r}: the answer cannot be stored: {refused.reason}"
+            ) from None
+        return _runs.answer(self._database, check_session_id(session_id), answer,
+                            run_id=run_id, by=by or current_user())
 
     def runs(self, session_id: str, *, limit: int | None = None) -> list[RunRecord]:
         """The session's runs, newest first."""

@@ -44,7 +44,7 @@ Progress = Callable[[], None]  # called once per session done
 
 # a run as exported: its row without the session id
 _RUN_FIELDS = ("run_id", "workflow_name", "status", "input", "output", "error", "version",
-               "started_at", "ended_at", "input_tokens", "output_tokens")
+               "started_at", "ended_at", "input_tokens", "output_tokens", "question", "answers")
 _ATTEMPTS = 5  # reads of a session that keeps being saved while it is exported
 MAX_LINE = 2**30  # bytes in one line of an import file, at most (a session with its history)
 MAX_INTEGER = 2**31 - 1  # PostgreSQL's INTEGER; SQLite's is wider
@@ -350,7 +350,9 @@ def _run_row(session_id: str, entry: object, index: int) -> Row:
         "run_id": run_id, "session_id": session_id,
         "workflow_name": _text(item, "workflow_name", nullable=True, where=where),
         "status": _text(item, "status", where=where),
-        "input": _run_input(item, where),
+        "input": _json_text(item, "input", where),
+        **{recorded: _json_text(item, recorded, where) if recorded in item else None
+           for recorded in ("question", "answers")},  # absent from older exports
         "output": _text(item, "output", nullable=True, where=where),
         "error": _text(item, "error", nullable=True, where=where),
         "version": _integer(item, "version", 1, where, nullable=True),
@@ -435,14 +437,14 @@ def _state(data: dict[str, Any], key: str, where: str = "") -> str:
     return text
 
 
-def _run_input(item: dict[str, Any], where: str) -> str | None:
-    """A run's input: JSON text (or null), as runs() reads it."""
-    text: str | None = _text(item, "input", nullable=True, where=where)
+def _json_text(item: dict[str, Any], key: str, where: str) -> str | None:
+    """A run's input, question or answers: JSON text (or null), as runs() reads it."""
+    text: str | None = _text(item, key, nullable=True, where=where)
     if text is not None:
         try:
             orjson.loads(text)
         except orjson.JSONDecodeError as exc:
-            raise ImportFormatError(f"{where}input is not JSON text ({exc})") from None
+            raise ImportFormatError(f"{where}{key} is not JSON text ({exc})") from None
     return text
 
 
