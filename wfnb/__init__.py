@@ -10,11 +10,13 @@ from typing import TYPE_CHECKING, Any
 
 from wfnb._chunks import register_chunk_adapter
 from wfnb._errors import (
+    AnswerRefusedError,
     CorruptStateError,
     ImportConflictError,
     ImportFormatError,
     InvalidNameError,
     ModelStreamError,
+    RunNotWaitingError,
     SaveContendedError,
     SchemaVersionError,
     SessionConflictError,
@@ -30,11 +32,13 @@ from wfnb._errors import (
 )
 from wfnb._events import RunEvent, RunResponse, ToolCall, Usage
 from wfnb._steps import step
-from wfnb._workflow import Workflow, logger
+from wfnb._workflow import Workflow, ask, logger
 from wfnb.storage import (
+    Answer,
     ImportReport,
     PageCursor,
     PostgresWorkflowStorage,
+    Question,
     RunRecord,
     SaveResult,
     SessionSummary,
@@ -52,6 +56,8 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 
 __all__ = [
+    "Answer",
+    "AnswerRefusedError",
     "CorruptStateError",
     "ImportConflictError",
     "ImportFormatError",
@@ -60,7 +66,9 @@ __all__ = [
     "ModelStreamError",
     "PageCursor",
     "PostgresWorkflowStorage",
+    "Question",
     "RunEvent",
+    "RunNotWaitingError",
     "RunRecord",
     "RunResponse",
     "SaveContendedError",
@@ -86,6 +94,7 @@ __all__ = [
     "WorkflowBusyError",
     "WorkflowRunError",
     "WorkflowStorage",
+    "ask",
     "load_ipython_extension",
     "logger",
     "register_chunk_adapter",

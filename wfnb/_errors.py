@@ -169,7 +169,12 @@ class RunNotWaitingError(WfnbError, RuntimeError):
 
 
 class AnswerRefusedError(WfnbError, ValueError):
-    """An answer the waiting question cannot take: not one of its options, or given twice."""
+    """An answer the waiting question cannot take: not one of its options, not storable, or
+    a second one (``answered_already``: the question has its answer; continue the run)."""
+
+    def __init__(self, message: str, *, answered_already: bool = False) -> None:
+        super().__init__(message)
+        self.answered_already = answered_already
 
 
 class WaitingForAnswer(BaseException):

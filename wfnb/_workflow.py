@@ -43,6 +43,7 @@ from typing import Any, TypeVar
 
 from wfnb._chunks import Collector
 from wfnb._errors import (
+    AnswerRefusedError,
     RunNotWaitingError,
     StorageError,
     UnknownChunkError,
@@ -202,7 +203,8 @@ class Workflow:
 
         Without ``answer``: an answer recorded already (``wfnb answer``), else the question's
         default. RunNotWaitingError if no run waits; AnswerRefusedError if the answer is not
-        one of the options. ``by`` says who answered (default: this user).
+        one of the options, or none is given and there is no default. ``by`` says who answered
+        (default: this user).
         """
         if self.storage is None:
             raise RunNotWaitingError(f"workflow {self.name!r} has no storage: no run can wait")
@@ -212,7 +214,7 @@ class Workflow:
         answered = any(done.key == question.key for done in waiting.answers)
         if answer is _NO_ANSWER and not answered:
             if question.default is None:
-                raise RunNotWaitingError(
+                raise AnswerRefusedError(
                     f"session {self.session_id!r}, run {waiting.run_id} waits for an answer to "
                     f"{question.text!r} and has no default: pass one, resume(answer)"
                 )

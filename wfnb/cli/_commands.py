@@ -19,15 +19,31 @@ import orjson
 
 from wfnb._errors import ImportConflictError
 from wfnb._files import atomic_write
-from wfnb._format import clip, damaged, duration, json_diff, plural, size, tokens, when
-from wfnb.cli._exits import CONFLICT, NOT_FOUND, OK, CliError
+from wfnb._format import (
+    clip,
+    damaged,
+    dialogue,
+    duration,
+    json_diff,
+    plural,
+    shown_value,
+    size,
+    tokens,
+    when,
+)
+from wfnb.cli._exits import CONFLICT, NOT_FOUND, OK, USAGE, CliError
 from wfnb.cli._output import Console, visible
 from wfnb.cli._paths import lookup
 from wfnb.cli._progress import progress
-from wfnb.storage import StoredSession, WorkflowStorage, check_export_file, encode_state
+from wfnb.storage import (
+    StoredSession,
+    WorkflowStorage,
+    check_export_file,
+    encode_state,
+)
 
 _STATUS_STYLES = {"completed": "green", "failed": "red", "interrupted": "yellow", "running": "cyan",
-                  "abandoned": "magenta"}
+                  "abandoned": "magenta", "waiting": "blue", "stopped": "blue"}
 
 
 def sessions(args: argparse.Namespace, storage: WorkflowStorage, console: Console) -> int:
@@ -209,16 +225,48 @@ def runs(args: argparse.Namespace, storage: WorkflowStorage, console: Console) -
         console.json(records)
         return OK
     console.table(
-        ["RUN", "STATUS", "VERSION", "STARTED", "DURATION", "TOKENS", "INPUT", "ERROR"],
+        ["RUN", "STATUS", "VERSION", "STARTED", "DURATION", "TOKENS", "INPUT", "ERROR",
+         "QUESTION / ANSWERS"],
         [[r.run_id, (r.status, _STATUS_STYLES.get(r.status)),
           str(r.version) if r.version is not None else "", when(r.started_at),
           duration(r.ended_at - r.started_at if r.ended_at else None),
           tokens(r.input_tokens, r.output_tokens),
           clip(damaged(orjson.dumps(r.input).decode() if r.input is not None else "",
-                       r.damaged)), clip(r.error)]
+                       r.damaged)), clip(r.error), dialogue(r)]
          for r in records],
         numeric=(2, 4, 5),
     )
+    return OK
+
+
+def answer(args: argparse.Namespace, storage: WorkflowStorage, console: Console) -> int:
+    """Record the answer to the question a session's run waits for (the newest waiting run,
+    or --run); the next run of the session with that input (or wf.resume()) continues it."""
+    waiting = [run for run in storage.waiting_runs(args.session)
+               if args.run in (None, run.run_id)]
+    if not waiting or waiting[0].question is None:
+        if storage.read(args.session) is None:
+            raise _no_session(storage, args.session)
+        which = f"run {args.run!r}" if args.run else "no run"
+        raise CliError(f"session {args.session!r}: {which} waiting for an answer "
+                       "(see 'wfnb runs SESSION')", NOT_FOUND if not args.run else CONFLICT)
+    question = waiting[0].question
+    given: object
+    if args.text is None:
+        if question.default is None:
+            raise CliError(f"{question.text!r} has no default: give the answer as TEXT", USAGE)
+        given = question.default
+    elif question.options is not None:  # the option whose text is TEXT (options may be numbers)
+        given = next((o for o in question.options if shown_value(o) == args.text), args.text)
+    else:
+        given = args.text
+    run = storage.answer(args.session, given, run_id=waiting[0].run_id, by=args.by)
+    if args.json:
+        console.json(run.answers[-1])
+        return OK
+    console.line(f"session {args.session!r}, run {run.run_id}: answered {question.text!r} with "
+                 f"{shown_value(given)!r}; the session's next run with the same input continues "
+                 "it (in Python: wf.resume())")
     return OK
 
 

@@ -105,6 +105,16 @@ def _state_commands(commands: _Commands) -> None:
     sub.add_argument("session")
     sub.add_argument("version", type=_positive)
 
+    sub = commands.add("answer", _commands.answer,
+                       "answer the question a session's run waits for; its next run goes on")
+    sub.add_argument("session")
+    sub.add_argument("text", metavar="TEXT", nargs="?",
+                     help="the answer (one of the options, if the question has them); "
+                          "default: the question's default")
+    sub.add_argument("--run", metavar="RUN", help="the waiting run (default: the newest)")
+    sub.add_argument("--by", metavar="NAME", help="who answers (default: user@host)")
+    _json_option(sub)
+
     sub = commands.add("delete", _commands.delete,
                        "delete a session with its history, runs and steps")
     sub.add_argument("session")

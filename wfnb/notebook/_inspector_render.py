@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 
 from wfnb._errors import UnstorableStateError
-from wfnb._format import clip, damaged, duration, json_diff, size, tokens, when
+from wfnb._format import clip, damaged, dialogue, duration, json_diff, size, tokens, when
 from wfnb.storage import (
     TAG,
     EncodedState,
@@ -180,7 +180,8 @@ def metadata_html(stored: StoredSession) -> str:
 
 
 def runs_html(runs: Sequence[RunRecord]) -> str:
-    """The Runs tab: status, timings, version written, tokens, input, output excerpt, error."""
+    """The Runs tab: status, timings, version written, tokens, input, output excerpt, error,
+    and the answers a run was given (who answered) with the question it waits for."""
     if not runs:
         return note_html("no runs recorded for this session")
     rows = []
@@ -192,10 +193,11 @@ def runs_html(runs: Sequence[RunRecord]) -> str:
             tokens(run.input_tokens, run.output_tokens), run.run_id[:8],
             clip(damaged(orjson.dumps(run.input).decode() if run.input is not None else "",
                          run.damaged), EXCERPT),
-            clip(run.output or "", EXCERPT), clip(run.error or "", EXCERPT),
+            clip(run.output or "", EXCERPT), clip(run.error or "", EXCERPT), dialogue(run),
         ])
     return table_html(
-        ["status", "started", "took", "version", "tokens", "run", "input", "output", "error"],
+        ["status", "started", "took", "version", "tokens", "run", "input", "output", "error",
+         "questions and answers"],
         rows, 6
     )
 

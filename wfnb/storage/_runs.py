@@ -110,7 +110,8 @@ def answer(
         if taken is not None:
             raise AnswerRefusedError(
                 f"session {session_id!r}, run {run.run_id}: {question.text!r} was answered "
-                f"already ({taken.answer!r}, by {taken.by}); continue the run to use it"
+                f"already ({taken.answer!r}, by {taken.by}); continue the run to use it",
+                answered_already=True,
             )
         if question.options is not None and given not in question.options:
             shown = ", ".join(repr(option) for option in question.options)
