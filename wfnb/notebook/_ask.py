@@ -1,0 +1,132 @@
+"""The form a run that asked shows in a notebook: its question, one button per option (else a
+text box and Submit) and, once answered, the rest of the run streamed below it.
+
+Outputs made in a widget's callback do not reach the cell (JupyterLab drops outputs whose parent
+is a comm message, and updating displays inside an ``Output`` widget is unreliable, ipywidgets
+#1844), so the continued run is shown by a LiveView whose ``publish`` writes each display into
+an ``HTML`` widget of the form's own: a new display id appends one, an update sets its value.
+The run streams as in a cell (the same pieces and status line), inside the same cell output.
+Asked again, it shows a new form below. The display also carries static HTML (the question and
+how to answer it in code or with ``wfnb answer``) for where widgets cannot render: GitHub,
+nbviewer, a notebook opened without its kernel.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import ipywidgets as widgets  # type: ignore[import-untyped]
+
+from wfnb._errors import AnswerRefusedError, RunNotWaitingError
+from wfnb._events import RunResponse
+from wfnb.notebook._inspector_render import note_html, pre_html
+from wfnb.notebook._live import Data, LiveView, RunInfo, View, how_to_answer, is_paused
+from wfnb.notebook._markdown import escape
+from wfnb.storage import Question
+
+Stream = Callable[[Any, View, RunInfo], RunResponse]  # _runner.consume: a source into a view
+
+
+class AskForm:
+    """The question of a paused run (``RunResponse`` with event RunPaused) as a form;
+    ``submit(answer)`` is what a click does. ``widget`` is the root box; ``result`` what the
+    continued run returned (a RunPaused response again if it asked again: see ``next``)."""
+
+    def __init__(self, paused: RunResponse, stream: Stream, **view_options: Any) -> None:
+        if not is_paused(paused) or paused.question is None or paused.resume is None:
+            raise ValueError(f"AskForm needs a RunPaused response that can resume, not {paused!r}")
+        self.paused, self.question = paused, paused.question
+        self._resume: Callable[..., Any] = paused.resume
+        self._stream, self._view_options = stream, view_options
+        self.result: RunResponse | None = None
+        self.next: AskForm | None = None  # the form of the question the continued run asked
+        self._submitted = False
+        self._shown: dict[str, Any] = {}  # display id -> the HTML widget showing it
+        self.buttons, self.text_box, controls = _controls(self.question, self.submit)
+        self.note = widgets.HTML()
+        self.output = widgets.VBox()
+        self.widget = widgets.VBox([
+            widgets.HTML(f"<b>{escape(self.question.text)}</b>"), controls, self.note,
+            self.output,
+        ])
+        self.widget.add_class("wfnb-ask")
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        """The widget, and for where widgets cannot render the question and how to answer it."""
+        bundle = self.widget._repr_mimebundle_(**kwargs)
+        how = how_to_answer(self.question, self.paused.session_id)
+        bundle["text/plain"] = f"{self.question.text}\n{how}"
+        bundle["text/html"] = (f"<div class='wfnb-ask'><p><b>{escape(self.question.text)}</b>"
+                               f"</p>{note_html(how)}</div>")
+        return bundle
+
+    def submit(self, answer: Any) -> None:
+        """Answer the question and stream the rest of the run below the form (once: a second
+        click, or one while the run goes on, does nothing)."""
+        if self._submitted:
+            return
+        self._submitted = True
+        self._enable(False)
+        self.note.value = note_html(f"answered {answer!r}: the run goes on below")
+        try:
+            source = self._resume(answer)
+        except AnswerRefusedError as refused:  # another answer may do: the form stays open
+            self._submitted = False
+            self._enable(True)
+            self.note.value = note_html(f"answer refused: {refused}", "error")
+            return
+        except RunNotWaitingError as gone:  # answered elsewhere (or in code) meanwhile
+            self.note.value = note_html(f"not resumed: {gone}", "error")
+            return
+        info = RunInfo(self.paused.workflow_name, self.paused.session_id)
+        view = LiveView(info, self._publish, **self._view_options)
+        try:
+            self.result = self._stream(source, view, info)
+        except (Exception, KeyboardInterrupt) as error:  # the view shows how far it got
+            self.note.value = note_html(
+                f"answered {answer!r}; the run then failed: {type(error).__name__}: {error}",
+                "error")
+            return
+        if is_paused(self.result) and self.result.resume is not None:
+            self.next = AskForm(self.result, self._stream, **self._view_options)
+            self.output.children = (*self.output.children, self.next.widget)
+
+    def _enable(self, enabled: bool) -> None:
+        for control in (*self.buttons, *([self.text_box] if self.text_box else [])):
+            control.disabled = not enabled
+
+    def _publish(self, data: Data, display_id: str, update: bool) -> None:
+        """LiveView's output protocol, into this form's widgets (see the module docstring)."""
+        html = widget_html(data)
+        if update:
+            self._shown[display_id].value = html
+            return
+        shown = self._shown[display_id] = widgets.HTML(html)
+        self.output.children = (*self.output.children, shown)
+
+
+def _controls(question: Question, submit: Callable[[Any], None]) -> tuple[list[Any], Any, Any]:
+    """(buttons, text box or None, their row): a button per option, else a text box and
+    Submit. A button's description is a text node in the browser, so it is not escaped."""
+    if question.options:
+        buttons = [widgets.Button(description=str(option), tooltip=f"answer {option!r}",
+                                  button_style="primary" if option == question.default else "")
+                   for option in question.options]
+        for button, option in zip(buttons, question.options, strict=True):
+            button.on_click(lambda _button, option=option: submit(option))
+        return buttons, None, widgets.HBox(buttons)
+    box = widgets.Text(value="" if question.default is None else str(question.default),
+                       placeholder="your answer", layout=widgets.Layout(width="420px"))
+    send = widgets.Button(description="Submit", button_style="primary")
+    send.on_click(lambda _button: submit(box.value))
+    return [send], box, widgets.HBox([box, send])
+
+
+def widget_html(data: Data) -> str:
+    """A display bundle as the value of an HTML widget: its HTML (LiveView's is escaped
+    already), else its text, escaped."""
+    if "text/html" in data:
+        return data["text/html"]
+    text = data.get("text/plain", "")
+    return pre_html(text) if text else ""
