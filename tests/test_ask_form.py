@@ -18,7 +18,8 @@ import wfnb
 from tests._shell import capturing_shell, fresh_shell, outputs, run
 from wfnb import RunEvent, RunResponse, SqliteWorkflowStorage, Workflow, step
 from wfnb.notebook import _frontend
-from wfnb.notebook._ask import AskForm
+from wfnb.notebook._ask import AskForm, Unrepeated
+from wfnb.notebook._live import LiveView, RunInfo
 from wfnb.notebook._runner import consume
 
 XSS = "<img src=x onerror=alert(1)>"
@@ -69,8 +70,17 @@ def paused(workflow: Outline, **kwargs: Any) -> RunResponse:
     return last
 
 
-def form_of(response: RunResponse) -> AskForm:
-    return AskForm(response, functools.partial(consume, poll=0.01), refresh_rate=0)
+def form_of(response: RunResponse, shown: str = "") -> AskForm:
+    return AskForm(response, functools.partial(consume, poll=0.01), shown=shown, refresh_rate=0)
+
+
+def asked(workflow: Outline, **kwargs: Any) -> AskForm:
+    """The form under a run of ``workflow`` shown as ``%workflow`` shows it."""
+    info = RunInfo()
+    response = consume(workflow.run("pasta", **kwargs),
+                       LiveView(info, lambda data, display_id, update: None), info)
+    assert info.text_before == "1. why pasta\n2. how\n\n"
+    return form_of(response, info.text_before)
 
 
 def shown(form: AskForm) -> str:
@@ -83,18 +93,35 @@ def labels(form: AskForm) -> list[str]:
 
 
 def test_a_button_answers_and_the_rest_streams_below(outline: Outline) -> None:
-    question = paused(outline, options=["yes", "no"])
-    form = form_of(question)
+    form = asked(outline, options=["yes", "no"])
     assert labels(form) == ["yes", "no"] and form.text_box is None
     form.buttons[0].click()
     assert all(button.disabled for button in form.buttons)
     assert "answered &#x27;yes&#x27;" in form.note.value
     assert "answer: yes" in shown(form)
+    assert "why pasta" not in shown(form)  # replayed by the resumed run: shown above already
     assert "done · Outline · session s1" in shown(form) and "0 run, 1 served" in shown(form)
     assert outline.executed == ["outline", "after 'yes'"]  # the step was served
     assert form.result is not None and form.result.content == "1. why pasta\n2. how\n\nanswer: yes"
     [run_record] = outline.storage.runs("s1")  # type: ignore[union-attr]
-    assert (run_record.run_id, run_record.status) == (question.run_id, "completed")
+    assert (run_record.run_id, run_record.status) == (form.paused.run_id, "completed")
+
+
+def test_what_a_resumed_run_replays_is_left_out_until_it_differs() -> None:
+    class Added(list[str]):
+        def add(self, text: str) -> None:
+            self.append(text)
+
+    added = Added()
+    view = Unrepeated(added, "one\ntwo\n")  # type: ignore[arg-type]
+    for chunk in ("one\n", "tw", "X\n", "three"):
+        view.add(chunk)
+    assert added == ["X\n", "three"]
+    added.clear()
+    view = Unrepeated(added, "one\n")  # type: ignore[arg-type]
+    for chunk in ("one\ntwo", "\n"):
+        view.add(chunk)
+    assert added == ["two", "\n"]
 
 
 def test_free_text_is_prefilled_with_the_default_and_submitted(outline: Outline) -> None:
@@ -117,7 +144,7 @@ def test_options_that_are_not_text_are_answered_as_themselves(outline: Outline) 
 
 
 def test_a_second_question_gets_a_form_below_the_first(outline: Outline) -> None:
-    form = form_of(paused(outline, options=["again", "yes"]))
+    form = asked(outline, options=["again", "yes"])
     form.buttons[0].click()
     assert form.result is not None and form.result.event == RunEvent.run_paused.value
     second = form.next
@@ -125,7 +152,7 @@ def test_a_second_question_gets_a_form_below_the_first(outline: Outline) -> None
     assert "waiting · Outline · session s1" in shown(form) and "asks &#x27;Really?" in shown(form)
     assert labels(second) == ["yes", "no"]
     second.buttons[1].click()
-    assert "answer: no" in shown(second)
+    assert "answer: no" in shown(second) and "why pasta" not in shown(second)
     assert outline.executed == ["outline", "after 'again'", "after 'again'"]
     assert [r.status for r in outline.storage.runs("s1")] == ["completed"]  # type: ignore[union-attr]
 

@@ -5,7 +5,9 @@ Outputs made in a widget's callback do not reach the cell (JupyterLab drops outp
 is a comm message, and updating displays inside an ``Output`` widget is unreliable, ipywidgets
 #1844), so the continued run is shown by a LiveView whose ``publish`` writes each display into
 an ``HTML`` widget of the form's own: a new display id appends one, an update sets its value.
-The run streams as in a cell (the same pieces and status line), inside the same cell output.
+The run streams as in a cell (the same pieces and status line), inside the same cell output,
+less what it replays: a resumed run starts again from the top, its steps served, so its stream
+begins with the text shown above the form, which is left out until the stream differs from it.
 Asked again, it shows a new form below. The display also carries static HTML (the question and
 how to answer it in code or with ``wfnb answer``) for where widgets cannot render: GitHub,
 nbviewer, a notebook opened without its kernel.
@@ -19,7 +21,7 @@ from typing import Any
 import ipywidgets as widgets  # type: ignore[import-untyped]
 
 from wfnb._errors import AnswerRefusedError, RunNotWaitingError
-from wfnb._events import RunResponse
+from wfnb._events import RunResponse, ToolCall
 from wfnb.notebook._inspector_render import note_html, pre_html
 from wfnb.notebook._live import Data, LiveView, RunInfo, View, how_to_answer, is_paused
 from wfnb.notebook._markdown import escape
@@ -33,12 +35,14 @@ class AskForm:
     ``submit(answer)`` is what a click does. ``widget`` is the root box; ``result`` what the
     continued run returned (a RunPaused response again if it asked again: see ``next``)."""
 
-    def __init__(self, paused: RunResponse, stream: Stream, **view_options: Any) -> None:
+    def __init__(self, paused: RunResponse, stream: Stream, *, shown: str = "",
+                 **view_options: Any) -> None:
         if not is_paused(paused) or paused.question is None or paused.resume is None:
             raise ValueError(f"AskForm needs a RunPaused response that can resume, not {paused!r}")
         self.paused, self.question = paused, paused.question
         self._resume: Callable[..., Any] = paused.resume
         self._stream, self._view_options = stream, view_options
+        self._shown_before = shown  # the text the run streamed before it asked
         self.result: RunResponse | None = None
         self.next: AskForm | None = None  # the form of the question the continued run asked
         self._submitted = False
@@ -80,7 +84,7 @@ class AskForm:
             self.note.value = note_html(f"not resumed: {gone}", "error")
             return
         info = RunInfo(self.paused.workflow_name, self.paused.session_id)
-        view = LiveView(info, self._publish, **self._view_options)
+        view = Unrepeated(LiveView(info, self._publish, **self._view_options), self._shown_before)
         try:
             self.result = self._stream(source, view, info)
         except (Exception, KeyboardInterrupt) as error:  # the view shows how far it got
@@ -89,7 +93,8 @@ class AskForm:
                 "error")
             return
         if is_paused(self.result) and self.result.resume is not None:
-            self.next = AskForm(self.result, self._stream, **self._view_options)
+            self.next = AskForm(self.result, self._stream, shown=info.text_before,
+                                **self._view_options)
             self.output.children = (*self.output.children, self.next.widget)
 
     def _enable(self, enabled: bool) -> None:
@@ -98,12 +103,50 @@ class AskForm:
 
     def _publish(self, data: Data, display_id: str, update: bool) -> None:
         """LiveView's output protocol, into this form's widgets (see the module docstring)."""
+        if not update:
+            shown = self._shown[display_id] = widgets.HTML()
+            shown.add_class("jp-RenderedHTMLCommon")  # Markdown styled as in a cell's output
+            self.output.children = (*self.output.children, shown)
         html = widget_html(data)
-        if update:
-            self._shown[display_id].value = html
-            return
-        shown = self._shown[display_id] = widgets.HTML(html)
-        self.output.children = (*self.output.children, shown)
+        widget = self._shown[display_id]
+        widget.value = html
+        widget.layout.display = None if html else "none"  # an empty widget would take a line
+
+
+class Unrepeated:
+    """A view that leaves out the start of a stream while it repeats ``shown``, and shows the
+    rest (everything from where it first differs)."""
+
+    def __init__(self, view: View, shown: str) -> None:
+        self._view, self._repeating = view, shown
+
+    def add(self, text: str) -> None:
+        if self._repeating:
+            if self._repeating.startswith(text):
+                self._repeating = self._repeating[len(text):]
+                return
+            pairs = enumerate(zip(self._repeating, text, strict=False))
+            same = next((n for n, (a, b) in pairs if a != b),
+                        min(len(self._repeating), len(text)))
+            text = text[same:]
+            self._repeating = ""
+        if text:
+            self._view.add(text)
+
+    def think(self, text: str) -> None:
+        self._view.think(text)
+
+    def call(self, call: ToolCall) -> None:
+        self._view.call(call)
+
+    def tick(self) -> None:
+        self._view.tick()
+
+    def status(self) -> None:
+        self._view.status()
+
+    def finish(self, state: str) -> None:
+        self._view.finish(state)
 
 
 def _controls(question: Question, submit: Callable[[Any], None]) -> tuple[list[Any], Any, Any]:

@@ -64,6 +64,7 @@ class RunInfo:
     steps_run: int = 0
     steps_served: int = 0
     question: Question | None = None  # what the run asked, when it stopped to wait for it
+    text_before: str = ""  # ... and the text it streamed first (resumed, the run replays it)
 
     def line(self, state: str, now: float) -> str:
         parts = [state]

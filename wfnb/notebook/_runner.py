@@ -60,19 +60,19 @@ def show(
         view = TextView(info)
     response = consume(source, view, info, poll=poll)
     if rich and is_paused(response) and response.resume is not None:
-        _offer_form(response, poll, refresh_rate=refresh_rate, freeze_chars=freeze_chars,
-                    remote_images=remote_images)
+        _offer_form(response, info.text_before, poll, refresh_rate=refresh_rate,
+                    freeze_chars=freeze_chars, remote_images=remote_images)
     return response
 
 
-def _offer_form(paused: RunResponse, poll: float, **view_options: Any) -> None:
-    """Show the form that answers a paused run and streams the rest of it (imports ipywidgets
-    only now: see _ask.py)."""
+def _offer_form(paused: RunResponse, shown: str, poll: float, **view_options: Any) -> None:
+    """Show the form that answers a paused run and streams the rest of it, below ``shown``
+    (imports ipywidgets only now: see _ask.py)."""
     from IPython.display import display
 
     from wfnb.notebook._ask import AskForm
 
-    form = AskForm(paused, functools.partial(consume, poll=poll), **view_options)
+    form = AskForm(paused, functools.partial(consume, poll=poll), shown=shown, **view_options)
     display(form)  # type: ignore[no-untyped-call]
 
 
@@ -129,7 +129,7 @@ def consume(source: Any, view: View, info: RunInfo, *, poll: float = 0.1) -> Run
     finally:
         chunks.close()
     if paused is not None:
-        info.question = paused.question
+        info.question, info.text_before = paused.question, "".join(collected.texts)
         view.finish("waiting")
         return paused
     view.finish("done")
