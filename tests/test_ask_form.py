@@ -7,6 +7,9 @@ tests/e2e/test_ask.py."""
 from __future__ import annotations
 
 import functools
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -282,6 +285,22 @@ def test_a_completed_run_shows_no_form(cell: InteractiveShell) -> None:
     assert widget_bundles(cell) == []
 
 
+def test_ipywidgets_is_imported_only_when_a_run_asks(tmp_path: Path) -> None:
+    code = (
+        "import sys\n"
+        "from IPython.core.interactiveshell import InteractiveShell\n"
+        "shell = InteractiveShell.instance()\n"
+        "def cell(source):\n"
+        "    assert shell.run_cell(source).success, source\n"
+        "    return 'ipywidgets' in sys.modules\n"
+        "print(cell('%load_ext wfnb'), cell(\"%workflow iter(['done'])\"), cell(WORKFLOW),\n"
+        "      cell(\"%workflow wf.run('pasta')\"))\n"
+    ).replace("WORKFLOW", repr(WORKFLOW))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=tmp_path, env={**os.environ, "WFNB_FRONTEND": "kernel"})
+    assert out.stdout.split()[-4:] == ["False", "False", "False", "True"]
+
+
 def test_a_terminal_prints_the_question_and_how_to_answer(
     tmp_path: Path, capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -294,5 +313,6 @@ def test_a_terminal_prints_the_question_and_how_to_answer(
     assert "[waiting · Outline · session s1 · run " in printed
     assert "The run waits for an answer to 'Ship \\x1b[31mit?'." in printed
     assert "\x1b" not in printed
-    assert ("Answer it (one of 'yes', 'no') with workflow.resume('yes'), or in a shell with "
-            "wfnb answer s1 yes and then run the workflow again") in printed
+    assert ("Answer it (one of 'yes', 'no') with workflow.resume('yes'); or in a shell, "
+            "wfnb answer s1 yes (with --db and --table naming this storage), then run the "
+            "workflow again with the same input.") in printed

@@ -107,8 +107,8 @@ def how_to_answer(question: Question, session_id: str | None) -> str:
     python = f"workflow.resume({'ANSWER' if example is None else repr(example)})"
     shown = str(example) if example is not None and str(example).isprintable() else "ANSWER"
     shell = f"wfnb answer {shlex.quote(session_id or 'SESSION')} {shlex.quote(shown)}"
-    return (f"Answer it ({choices}) with {python}, or in a shell with {shell} "
-            "and then run the workflow again with the same input.")
+    return (f"Answer it ({choices}) with {python}; or in a shell, {shell} (with --db and "
+            "--table naming this storage), then run the workflow again with the same input.")
 
 
 class View(Protocol):
