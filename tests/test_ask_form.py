@@ -6,6 +6,7 @@ tests/e2e/test_ask.py."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 import subprocess
@@ -19,7 +20,7 @@ from IPython.core.interactiveshell import InteractiveShell
 
 import wfnb
 from tests._shell import capturing_shell, fresh_shell, outputs, run
-from wfnb import RunEvent, RunResponse, SqliteWorkflowStorage, Workflow, step
+from wfnb import RunEvent, RunResponse, SqliteWorkflowStorage, StorageError, Workflow, step
 from wfnb.notebook import _frontend
 from wfnb.notebook._ask import AskForm, Unrepeated
 from wfnb.notebook._live import LiveView, RunInfo
@@ -184,9 +185,31 @@ def test_an_answer_recorded_meanwhile_refuses_the_click_and_keeps_the_form(
     form = form_of(paused(outline, options=["yes", "no"]))
     outline.storage.answer("s1", "no")  # type: ignore[union-attr]  # what `wfnb answer` does
     form.buttons[0].click()
-    assert "answer refused" in form.note.value
+    assert "not answered: AnswerRefusedError" in form.note.value
     assert not any(button.disabled for button in form.buttons)
     assert form.output.children == () and outline.executed == ["outline"]
+
+
+def test_an_answer_that_cannot_be_recorded_says_why_and_keeps_the_form(
+    outline: Outline,
+) -> None:
+    def unreachable(answer: Any) -> Any:
+        raise StorageError("database is locked", table="ask", session_id="s1")
+
+    form = form_of(dataclasses.replace(paused(outline, options=["yes", "no"]),
+                                       resume=unreachable))
+    form.buttons[0].click()
+    assert "not answered: StorageError: database is locked" in form.note.value
+    assert not any(button.disabled for button in form.buttons)
+
+
+def test_an_interrupted_continuation_says_so(outline: Outline) -> None:
+    def interrupted(source: Any, view: Any, info: Any) -> RunResponse:
+        raise KeyboardInterrupt
+
+    form = AskForm(paused(outline, options=["yes", "no"]), interrupted)
+    form.buttons[0].click()
+    assert "answered &#x27;yes&#x27;; the run then was interrupted" in form.note.value
 
 
 def test_a_run_failing_after_the_answer_shows_the_error_in_the_form(outline: Outline) -> None:

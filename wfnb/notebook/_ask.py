@@ -20,7 +20,7 @@ from typing import Any
 
 import ipywidgets as widgets  # type: ignore[import-untyped]
 
-from wfnb._errors import AnswerRefusedError, RunNotWaitingError
+from wfnb._errors import RunNotWaitingError
 from wfnb._events import RunResponse, ToolCall
 from wfnb.notebook._inspector_render import note_html, pre_html
 from wfnb.notebook._live import Data, LiveView, RunInfo, View, how_to_answer, is_paused
@@ -46,7 +46,7 @@ class AskForm:
         self.result: RunResponse | None = None
         self.next: AskForm | None = None  # the form of the question the continued run asked
         self._submitted = False
-        self._shown: dict[str, Any] = {}  # display id -> the HTML widget showing it
+        self._displays: dict[str, Any] = {}  # display id -> the HTML widget showing it
         self.buttons, self.text_box, controls = _controls(self.question, self.submit)
         self.note = widgets.HTML()
         self.output = widgets.VBox()
@@ -75,22 +75,23 @@ class AskForm:
         self.note.value = note_html(f"answered {answer!r}: the run goes on below")
         try:
             source = self._resume(answer)
-        except AnswerRefusedError as refused:  # another answer may do: the form stays open
-            self._submitted = False
-            self._enable(True)
-            self.note.value = note_html(f"answer refused: {refused}", "error")
-            return
         except RunNotWaitingError as gone:  # answered elsewhere (or in code) meanwhile
             self.note.value = note_html(f"not resumed: {gone}", "error")
+            return
+        except Exception as error:  # AnswerRefusedError, a storage error: the form stays open
+            self._submitted = False
+            self._enable(True)
+            self.note.value = note_html(f"not answered: {type(error).__name__}: {error}",
+                                        "error")
             return
         info = RunInfo(self.paused.workflow_name, self.paused.session_id)
         view = Unrepeated(LiveView(info, self._publish, **self._view_options), self._shown_before)
         try:
             self.result = self._stream(source, view, info)
         except (Exception, KeyboardInterrupt) as error:  # the view shows how far it got
-            self.note.value = note_html(
-                f"answered {answer!r}; the run then failed: {type(error).__name__}: {error}",
-                "error")
+            ended = ("was interrupted" if isinstance(error, KeyboardInterrupt)
+                     else f"failed: {type(error).__name__}: {error}")
+            self.note.value = note_html(f"answered {answer!r}; the run then {ended}", "error")
             return
         if is_paused(self.result) and self.result.resume is not None:
             self.next = AskForm(self.result, self._stream, shown=info.text_before,
@@ -104,11 +105,11 @@ class AskForm:
     def _publish(self, data: Data, display_id: str, update: bool) -> None:
         """LiveView's output protocol, into this form's widgets (see the module docstring)."""
         if not update:
-            shown = self._shown[display_id] = widgets.HTML()
+            shown = self._displays[display_id] = widgets.HTML()
             shown.add_class("jp-RenderedHTMLCommon")  # Markdown styled as in a cell's output
             self.output.children = (*self.output.children, shown)
         html = widget_html(data)
-        widget = self._shown[display_id]
+        widget = self._displays[display_id]
         widget.value = html
         widget.layout.display = None if html else "none"  # an empty widget would take a line
 
