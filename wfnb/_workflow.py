@@ -34,6 +34,7 @@ import functools
 import hashlib
 import inspect
 import logging
+import sys
 import threading
 import time
 import uuid
@@ -510,7 +511,7 @@ def _wrap(body: _Body) -> _Body:
 
         async def run_async_gen(self: Workflow, *args: Any, **kwargs: Any) -> AsyncIterator[Any]:
             with _Run(self, body, args, kwargs) as run:
-                with contextlib.suppress(WaitingForAnswer):
+                with _until_asked():
                     async for item in body(self, *args, **kwargs):
                         yield run.stamp(item)
                 if run.question is not None:
@@ -521,10 +522,9 @@ def _wrap(body: _Body) -> _Body:
 
         async def run_coroutine(self: Workflow, *args: Any, **kwargs: Any) -> RunResponse:
             with _Run(self, body, args, kwargs) as run:
-                try:
+                returned = None
+                with _until_asked():
                     returned = await body(self, *args, **kwargs)
-                except WaitingForAnswer:
-                    return run.paused()
                 return run.paused() if run.question is not None else run.stamp(returned)
 
         wrapper = run_coroutine
@@ -532,7 +532,7 @@ def _wrap(body: _Body) -> _Body:
 
         def run_generator(self: Workflow, *args: Any, **kwargs: Any) -> Iterator[RunResponse]:
             with _Run(self, body, args, kwargs) as run:
-                with contextlib.suppress(WaitingForAnswer):
+                with _until_asked():
                     for item in body(self, *args, **kwargs):
                         yield run.stamp(item)
                 if run.question is not None:
@@ -543,16 +543,32 @@ def _wrap(body: _Body) -> _Body:
 
         def run_function(self: Workflow, *args: Any, **kwargs: Any) -> RunResponse:
             with _Run(self, body, args, kwargs) as run:
-                try:
+                returned = None
+                with _until_asked():
                     returned = body(self, *args, **kwargs)
-                except WaitingForAnswer:
-                    return run.paused()
                 return run.paused() if run.question is not None else run.stamp(returned)
 
         wrapper = run_function
     functools.update_wrapper(wrapper, body)
     wrapper._wfnb_wrapped = True
     return wrapper  # type: ignore[no-any-return]
+
+
+@contextlib.contextmanager
+def _until_asked() -> Iterator[None]:
+    """Let ``ask`` stop the run: swallow WaitingForAnswer, alone or as every error of an
+    exception group (the branches of an ``asyncio.TaskGroup`` that asked)."""
+    try:
+        yield
+    except BaseException as error:
+        if not _asked(error):
+            raise
+
+
+def _asked(error: BaseException) -> bool:
+    if sys.version_info >= (3, 11) and isinstance(error, BaseExceptionGroup):  # noqa: F821
+        return all(_asked(inner) for inner in error.exceptions)
+    return isinstance(error, WaitingForAnswer)
 
 
 def _waiting_run(storage: WorkflowStorage, session_id: str, run_id: str | None) -> RunRecord:

@@ -1,6 +1,7 @@
 """Notebook 7 (`jupyter notebook`), not only JupyterLab: a ``%%workflow`` cell streams, the state
-inspector shows, and a write from another process (this test's) appears in the open panel
-without a click. One server and one notebook, to keep the browser suite short."""
+inspector shows, a write from another process (this test's) appears in the open panel
+without a click, and a cell that asks is answered in its form. One server and one notebook, to
+keep the browser suite short."""
 
 from __future__ import annotations
 
@@ -30,6 +31,11 @@ for n in range(1, 5):
     yield f"- item **{n}** of 4\\n"
 session_state["runs"] = session_state.get("runs", 0) + 1
 """
+ASK_CELL = """%%workflow nb7_ask --db tmp/nb7.db
+yield "an outline\\n\\n"
+if ask("Approve this outline?", options=["yes", "no"]) == "yes":
+    yield "- the rest, **approved**\\n"
+"""
 PANEL_CELL = ("%config WorkflowMagics.live_interval = 0.5\n"
               "%workflow_state --db tmp/nb7.db --session-id nb7")
 
@@ -46,7 +52,8 @@ def notebook7(chromium: str, tmp_path_factory: pytest.TempPathFactory,
 def test_stream_and_live_inspector_in_notebook_7(
     browser: BrowserContext, notebook7: Lab, output_dir: Path
 ) -> None:
-    write_notebook(notebook7.root / "nb7.ipynb", ["%load_ext wfnb", STREAM_CELL, PANEL_CELL])
+    write_notebook(notebook7.root / "nb7.ipynb",
+                   ["%load_ext wfnb", STREAM_CELL, PANEL_CELL, ASK_CELL])
     page: Page = browser.new_page()
     try:
         page.goto(f"{notebook7.url}/notebooks/nb7.ipynb")
@@ -71,6 +78,12 @@ def test_stream_and_live_inspector_in_notebook_7(
         inspector.get_by_text("session 'nb7' updated by another writer: now version 2"
                               ).wait_for(timeout=15_000)
         Shooter(page, output_dir)("notebook7_live_inspector")
+
+        form = page.locator(".jp-Notebook .jp-CodeCell").nth(3).locator(".wfnb-ask")
+        form.get_by_role("button", name="yes").click()
+        form.locator(".wfnb-status", has_text="done").wait_for()
+        assert "the rest, approved" in form.inner_text()
+        assert form.get_by_role("button", name="yes").is_disabled()
     except Exception:
         page.screenshot(path=output_dir / "FAILED-notebook7.png")
         raise

@@ -18,18 +18,20 @@ shown before them is finished there, so where outputs split depends only on the 
 from __future__ import annotations
 
 import itertools
+import shlex
 import sys
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol, TypeGuard
 
-from wfnb._events import ToolCall, Usage
-from wfnb._format import noun
+from wfnb._events import RunEvent, RunResponse, ToolCall, Usage
+from wfnb._format import clip, noun
 from wfnb.notebook._aside import Aside
 from wfnb.notebook._markdown import escape, piece_html
 from wfnb.notebook._split import BlockSplitter, Joint
+from wfnb.storage import Question
 
 Data = dict[str, str]
 Publish = Callable[[Data, str, bool], None]  # (mime bundle, display_id, update)
@@ -61,6 +63,8 @@ class RunInfo:
     step_served: bool = False  # ... served from its record
     steps_run: int = 0
     steps_served: int = 0
+    question: Question | None = None  # what the run asked, when it stopped to wait for it
+    text_before: str = ""  # ... and the text it streamed first (resumed, the run replays it)
 
     def line(self, state: str, now: float) -> str:
         parts = [state]
@@ -83,7 +87,28 @@ class RunInfo:
             parts.append(f"step {self.step}{served}")
         if self.steps_run or self.steps_served:
             parts.append(f"steps: {self.steps_run} run, {self.steps_served} served")
+        if self.question is not None and state == "waiting":
+            parts.append(f"asks {clip(self.question.text, 80)!r}")
         return " · ".join(parts)
+
+
+def is_paused(response: Any) -> TypeGuard[RunResponse]:
+    """Whether ``response`` is a run's RunPaused response: it asked a question and waits."""
+    return (isinstance(response, RunResponse) and response.event == RunEvent.run_paused.value
+            and response.question is not None)
+
+
+def how_to_answer(question: Question, session_id: str | None) -> str:
+    """How to answer a waiting run without its form: in Python, or with the CLI."""
+    options = question.options
+    example = options[0] if options else question.default
+    choices = (f"one of {', '.join(repr(option) for option in options)}" if options
+               else "any text")
+    python = f"workflow.resume({'ANSWER' if example is None else repr(example)})"
+    shown = str(example) if example is not None and str(example).isprintable() else "ANSWER"
+    shell = f"wfnb answer {shlex.quote(session_id or 'SESSION')} {shlex.quote(shown)}"
+    return (f"Answer it ({choices}) with {python}; or in a shell, {shell} (with --db and "
+            "--table naming this storage), then run the workflow again with the same input.")
 
 
 class View(Protocol):
@@ -294,9 +319,14 @@ class TextView:
         """Nothing to do: the status line is written at the end."""
 
     def finish(self, state: str) -> None:
+        """The status line; for a run that waits, its question and how to answer it."""
         self._end_aside()
         newline = "" if self._ends_with_newline else "\n"
         self._write(f"{newline}[{self.info.line(state, self._clock())}]\n")
+        question = self.info.question
+        if state == "waiting" and question is not None:  # repr(): no control characters
+            self._write(f"The run waits for an answer to {question.text!r}.\n"
+                        f"{how_to_answer(question, self.info.session_id)}\n")
 
     def _end_aside(self) -> None:
         """After reasoning or tool calls, before the answer resumes: the calls, one a line."""

@@ -80,7 +80,8 @@ class WorkflowMagics(Magics):
         a model client's call, streamed or not, sync or async, or any iterable / async iterable
         of chunks: see wfnb/_chunks.py) and returns the final RunResponse (its content is the
         whole text, with reasoning_content, tool_calls and usage), so ``post = %workflow ...``
-        keeps it.
+        keeps it. A run that asks (``self.ask(...)``; ``ask(...)`` in a cell) returns its
+        RunPaused response (``.question``, ``.resume(answer)``) and shows a form that answers it.
 
         Cell magic: ``%%workflow NAME`` makes the cell body the run of an inline workflow named
         NAME: ``session_state`` (persisted), ``session_id`` and ``run_id`` are in scope, ``yield``

@@ -10,6 +10,7 @@ and are rendered there.
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import queue
 import threading
@@ -22,7 +23,7 @@ from wfnb._chunks import Collector, is_single
 from wfnb._events import COMPLETION_EVENTS, RunEvent, RunResponse
 from wfnb._steps import StepEvent, observe_steps
 from wfnb.notebook import _frontend
-from wfnb.notebook._live import LiveView, RunInfo, TextView, View
+from wfnb.notebook._live import LiveView, RunInfo, TextView, View, is_paused
 from wfnb.notebook._loop import shared_loop
 
 _TICK = object()  # yielded by async sources while they are idle
@@ -44,16 +45,35 @@ def show(
     IPython or plain Python: the text as it comes, then a status line.
     ``wfnb.show(workflow.run(topic="pasta"))`` or ``wfnb.show(client.chat.completions.create(...,
     stream=True))`` is what ``%workflow`` does, without IPython. Images from other hosts render
-    as links, not fetched, unless ``remote_images``.
+    as links, not fetched, unless ``remote_images``. A run that asks a question returns its
+    RunPaused response; a notebook shows a form under it that answers and continues the run
+    (_ask.py), a terminal says how to answer.
     """
     info = info if info is not None else RunInfo()
+    poll = 1.0 / max(refresh_rate, 1.0)
+    rich = _frontend.is_rich(_frontend.detect())
     view: View
-    if _frontend.is_rich(_frontend.detect()):
+    if rich:
         view = LiveView(info, refresh_rate=refresh_rate, freeze_chars=freeze_chars,
                         remote_images=remote_images)
     else:
         view = TextView(info)
-    return consume(source, view, info, poll=1.0 / max(refresh_rate, 1.0))
+    response = consume(source, view, info, poll=poll)
+    if rich and is_paused(response) and response.resume is not None:
+        _offer_form(response, info.text_before, poll, refresh_rate=refresh_rate,
+                    freeze_chars=freeze_chars, remote_images=remote_images)
+    return response
+
+
+def _offer_form(paused: RunResponse, shown: str, poll: float, **view_options: Any) -> None:
+    """Show the form that answers a paused run and streams the rest of it, below ``shown``
+    (imports ipywidgets only now: see _ask.py)."""
+    from IPython.display import display
+
+    from wfnb.notebook._ask import AskForm
+
+    form = AskForm(paused, functools.partial(consume, poll=poll), shown=shown, **view_options)
+    display(form)  # type: ignore[no-untyped-call]
 
 
 def consume(source: Any, view: View, info: RunInfo, *, poll: float = 0.1) -> RunResponse:
@@ -61,7 +81,8 @@ def consume(source: Any, view: View, info: RunInfo, *, poll: float = 0.1) -> Run
 
     On an error the view shows what arrived and a failed status, then the error propagates;
     on KeyboardInterrupt the same with an interrupted status (the source is closed, so a
-    workflow records the run as interrupted).
+    workflow records the run as interrupted). A run that asked a question ends ``waiting``:
+    its RunPaused response (``.question``, ``.resume(answer)``) is returned as it is.
     """
     collected = Collector()
     chunks = _iterate(source, poll)
@@ -84,6 +105,7 @@ def consume(source: Any, view: View, info: RunInfo, *, poll: float = 0.1) -> Run
             else:  # an async run's worker thread: the display is this thread's
                 step_changed = True
 
+    paused: RunResponse | None = None
     try:
         with observe_steps(on_step):
             for chunk in chunks:
@@ -94,15 +116,10 @@ def consume(source: Any, view: View, info: RunInfo, *, poll: float = 0.1) -> Run
                     view.tick()
                     continue
                 _note(info, chunk, bool(collected.texts))
-                piece, calls = collected.take(chunk)
-                info.usage, info.tool_calls = collected.usage, len(collected.calls)
-                if piece.reasoning:
-                    view.think(piece.reasoning)
-                for call in calls:
-                    view.call(call)
-                if piece.text:
-                    info.chunks += 1
-                    view.add(piece.text)
+                if is_paused(chunk):  # the run's last response: its content is the question
+                    paused = chunk
+                    continue
+                _render(chunk, collected, view, info)
     except KeyboardInterrupt:
         view.finish("interrupted")
         raise
@@ -111,11 +128,28 @@ def consume(source: Any, view: View, info: RunInfo, *, poll: float = 0.1) -> Run
         raise
     finally:
         chunks.close()
+    if paused is not None:
+        info.question, info.text_before = paused.question, "".join(collected.texts)
+        view.finish("waiting")
+        return paused
     view.finish("done")
     return collected.response(
         event=RunEvent.workflow_completed, run_id=info.run_id, session_id=info.session_id,
         workflow_name=info.workflow,
     )
+
+
+def _render(chunk: Any, collected: Collector, view: View, info: RunInfo) -> None:
+    """Show one chunk: its reasoning, the tool calls it touched, its text."""
+    piece, calls = collected.take(chunk)
+    info.usage, info.tool_calls = collected.usage, len(collected.calls)
+    if piece.reasoning:
+        view.think(piece.reasoning)
+    for call in calls:
+        view.call(call)
+    if piece.text:
+        info.chunks += 1
+        view.add(piece.text)
 
 
 def _note(info: RunInfo, chunk: Any, had_text: bool) -> None:
