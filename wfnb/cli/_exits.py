@@ -16,7 +16,7 @@ exit status:
   {OK}  ok
   {NOT_FOUND}  not found: the session, version, --path element, table, database file or import file
   {USAGE}  usage: bad arguments, delete without --yes, a malformed import file
-  {CONFLICT}  conflict: the session exists already (import) or was saved meanwhile
+  {CONFLICT}  conflict: the session exists already (import, fork --as) or was saved meanwhile
   {STORAGE}  storage error: the database is unreachable or corrupt, or a file cannot be written
 """
 
