@@ -110,8 +110,8 @@ class Inspected(Protocol):
         """Show ``session_id``; with unsaved text in the editor, only ask (False)."""
 
 
-class EditActions:
-    """The inspector's writes, on ``storage``, for the session ``inspected`` has selected."""
+class PanelActions:
+    """Actions on ``storage`` for the session ``inspected`` has selected, shown on ``view``."""
 
     def __init__(
         self, storage: WorkflowStorage, view: InspectorView, inspected: Inspected
@@ -123,6 +123,10 @@ class EditActions:
     @property
     def _selection(self) -> Selection:
         return self.inspected.selection
+
+
+class EditActions(PanelActions):
+    """The inspector's writes, for the session it has selected."""
 
     def _need_base(self) -> tuple[str, int]:
         """The selected session and the version an edit would replace (as loaded)."""

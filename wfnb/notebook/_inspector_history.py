@@ -8,30 +8,23 @@ without asking. Compare diffs the selected session (its picked or loaded version
 another session's current state, rendered as the version diffs are.
 
 :class:`HistoryActions` works on the panel and on the inspector through the
-:class:`~wfnb.notebook._inspector_actions.Inspected` interface, as EditActions does.
+:class:`~wfnb.notebook._inspector_actions.Inspected` interface, as EditActions does (both are
+:class:`~wfnb.notebook._inspector_actions.PanelActions`).
 """
 
 from __future__ import annotations
 
 from wfnb.notebook import _inspector_render as render
-from wfnb.notebook._inspector_actions import Inspected, NeedsInput, action
-from wfnb.notebook._inspector_view import InspectorView
-from wfnb.storage import StoredSession, WorkflowStorage
+from wfnb.notebook._inspector_actions import NeedsInput, PanelActions, action
+from wfnb.storage import StoredSession
 
 
-class HistoryActions:
-    """Diff, Compare and Fork, on ``storage``, for the session ``inspected`` has selected."""
-
-    def __init__(
-        self, storage: WorkflowStorage, view: InspectorView, inspected: Inspected
-    ) -> None:
-        self.storage = storage
-        self.view = view
-        self.inspected = inspected
+class HistoryActions(PanelActions):
+    """Diff, Compare and Fork, for the session the inspector has selected."""
 
     def _loaded(self) -> StoredSession:
         """The selected session as loaded; NeedsInput when there is none (or unreadable)."""
-        selection = self.inspected.selection
+        selection = self._selection
         if selection.session_id is None or selection.stored is None:
             raise NeedsInput("select a readable session first")
         return selection.stored
