@@ -111,3 +111,55 @@ def test_a_state_is_edited_and_saved_by_clicks_and_typing(
     assert editor.input_value() == INVALID
     assert not error_outputs(page)
     storage.close()
+
+
+def test_the_fork_button_starts_a_session_from_the_picked_version(
+    page: Page, lab: Lab, shoot: Shooter
+) -> None:
+    db = lab.root / "tmp" / "e2e_fork.db"
+    storage = SqliteWorkflowStorage(TABLE, db)
+    for version in range(1, 4):
+        storage.save("draft", {"step": version, "text": "lorem " * 1000},
+                     expected_version=version - 1, workflow_name="BlogPostGenerator")
+    storage.save("other", {"step": 0}, expected_version=0, workflow_name="notes")
+    before = storage.history("draft")
+    write_notebook(lab.root / "e2e_fork.ipynb", [
+        "import wfnb\n\n"
+        f'storage = wfnb.SqliteWorkflowStorage("{TABLE}", "tmp/{db.name}")\n'
+        "wfnb.StateInspector(storage, page_size=5)",
+    ])
+    open_notebook(page, lab, "e2e_fork.ipynb")
+    run_all_cells(page)
+    wait_until_run(page, lab)
+    inspector = page.locator(".wfnb-inspector")
+    inspector.wait_for()
+
+    inspector.locator("option", has_text="draft").click()
+    inspector.get_by_text("session 'draft', version 3").wait_for()
+    inspector.get_by_role("tab", name="History").click()
+    # a Select shows its labels' spaces as no-break spaces (\s matches both)
+    inspector.locator("option").filter(has_text=re.compile(r"^v2\s")).click()
+    inspector.get_by_placeholder("new session id (default: a fresh uuid)").fill("draft-try")
+    inspector.get_by_role("button", name="Fork").click()
+    inspector.get_by_text("forked session 'draft' version 2 as 'draft-try': now shown").wait_for()
+    # listed, selected, and its history says where it came from
+    inspector.locator("option", has_text="draft-try").wait_for()
+    inspector.locator("option", has_text=re.compile(r"forked\sfrom\sdraft\sv2$")).wait_for()
+
+    forked, source = storage.read("draft-try"), storage.read("draft", 2)
+    assert forked is not None and source is not None
+    assert forked.document == source.document and forked.session_state["step"] == 2
+    assert forked.workflow_name == "BlogPostGenerator"
+    (first,) = storage.history("draft-try")
+    assert (first.source, first.forked_from_session, first.forked_from_version) == (
+        "fork", "draft", 2)
+    assert storage.history("draft") == before  # the source is untouched
+
+    compare = inspector.get_by_placeholder("compare with session…")
+    compare.fill("draft")
+    compare.press("Enter")
+    inspector.get_by_text("compared with session 'draft': 2 lines differ").wait_for()
+    show_from_top(inspector)
+    shoot("02_inspector_fork")
+    assert not error_outputs(page)
+    storage.close()
