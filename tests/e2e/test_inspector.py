@@ -19,7 +19,7 @@ from tests.e2e._lab import (
     wait_until_run,
     write_notebook,
 )
-from wfnb import SqliteWorkflowStorage
+from wfnb import SqliteWorkflowStorage, WorkflowStorage
 
 pytestmark = [
     pytest.mark.browser,
@@ -45,25 +45,36 @@ def show_from_top(element: Locator) -> None:
     element.evaluate("e => e.scrollIntoView({block: 'start'})")
 
 
-def test_a_state_is_edited_and_saved_by_clicks_and_typing(
-    page: Page, lab: Lab, shoot: Shooter
-) -> None:
-    db = lab.root / "tmp" / "e2e_inspector.db"
+def open_inspector(page: Page, lab: Lab, name: str) -> tuple[WorkflowStorage, Locator]:
+    """A database ``tmp/NAME.db`` (for the test to fill) and a notebook ``NAME.ipynb`` showing an
+    inspector over it, opened and run in JupyterLab: the storage and the panel."""
+    db = lab.root / "tmp" / f"{name}.db"
     storage = SqliteWorkflowStorage(TABLE, db)
-    storage.save("alpha", {"count": 1, "topics": ["pasta"]}, expected_version=0,
-                 workflow_name="BlogPostGenerator")
-    storage.save("beta", {"count": 7}, expected_version=0, workflow_name="BlogPostGenerator")
-    storage.save("team-notes", {"count": 3}, expected_version=0, workflow_name="notes")
-    write_notebook(lab.root / "e2e_inspector.ipynb", [
+    write_notebook(lab.root / f"{name}.ipynb", [
         "import wfnb\n\n"
         f'storage = wfnb.SqliteWorkflowStorage("{TABLE}", "tmp/{db.name}")\n'
         "wfnb.StateInspector(storage, page_size=5)",
     ])
-    open_notebook(page, lab, "e2e_inspector.ipynb")
+    return storage, page.locator(".wfnb-inspector")
+
+
+def run_inspector(page: Page, lab: Lab, name: str) -> None:
+    """Open ``NAME.ipynb``, run it, and wait for the panel."""
+    open_notebook(page, lab, f"{name}.ipynb")
     run_all_cells(page)
     wait_until_run(page, lab)
-    inspector = page.locator(".wfnb-inspector")
-    inspector.wait_for()
+    page.locator(".wfnb-inspector").wait_for()
+
+
+def test_a_state_is_edited_and_saved_by_clicks_and_typing(
+    page: Page, lab: Lab, shoot: Shooter
+) -> None:
+    storage, inspector = open_inspector(page, lab, "e2e_inspector")
+    storage.save("alpha", {"count": 1, "topics": ["pasta"]}, expected_version=0,
+                 workflow_name="BlogPostGenerator")
+    storage.save("beta", {"count": 7}, expected_version=0, workflow_name="BlogPostGenerator")
+    storage.save("team-notes", {"count": 3}, expected_version=0, workflow_name="notes")
+    run_inspector(page, lab, "e2e_inspector")
 
     inspector.locator("option", has_text="alpha").click()
     inspector.get_by_text("session 'alpha', version 1").wait_for()
@@ -116,23 +127,13 @@ def test_a_state_is_edited_and_saved_by_clicks_and_typing(
 def test_the_fork_button_starts_a_session_from_the_picked_version(
     page: Page, lab: Lab, shoot: Shooter
 ) -> None:
-    db = lab.root / "tmp" / "e2e_fork.db"
-    storage = SqliteWorkflowStorage(TABLE, db)
+    storage, inspector = open_inspector(page, lab, "e2e_fork")
     for version in range(1, 4):
         storage.save("draft", {"step": version, "text": "lorem " * 1000},
                      expected_version=version - 1, workflow_name="BlogPostGenerator")
     storage.save("other", {"step": 0}, expected_version=0, workflow_name="notes")
     before = storage.history("draft")
-    write_notebook(lab.root / "e2e_fork.ipynb", [
-        "import wfnb\n\n"
-        f'storage = wfnb.SqliteWorkflowStorage("{TABLE}", "tmp/{db.name}")\n'
-        "wfnb.StateInspector(storage, page_size=5)",
-    ])
-    open_notebook(page, lab, "e2e_fork.ipynb")
-    run_all_cells(page)
-    wait_until_run(page, lab)
-    inspector = page.locator(".wfnb-inspector")
-    inspector.wait_for()
+    run_inspector(page, lab, "e2e_fork")
 
     inspector.locator("option", has_text="draft").click()
     inspector.get_by_text("session 'draft', version 3").wait_for()
