@@ -6,6 +6,7 @@ PR #321 re-ran from the wrong checkpoint, Burr #580 lost typed state on a fork."
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import uuid
 from decimal import Decimal
 from pathlib import Path
@@ -23,11 +24,13 @@ from wfnb import (
     SessionConflictError,
     SessionExistsError,
     SessionNotFoundError,
+    StorageError,
     Workflow,
     WorkflowStorage,
     step,
 )
 from wfnb.storage import _schema
+from wfnb.storage._database import Transaction
 
 SUFFIXES = ("", "_versions", "_runs", "_steps")
 
@@ -254,3 +257,39 @@ def test_a_schema_6_table_is_upgraded_and_its_history_still_reads(
         (2, None), (1, None)]
     assert upgraded.fork("src", 1, "f").forked_from_version == 1
     assert upgraded.read("f").session_state == {"n": 1}  # type: ignore[union-attr]
+
+
+def test_forks_racing_for_one_id_make_it_once(make_storage: StorageFactory) -> None:
+    make_storage().save("src", {"n": 1, "pad": "x" * 5000}, expected_version=0)
+    outcomes: list[str] = []
+
+    def fork_once() -> None:
+        try:
+            make_storage().fork("src", 1, "same")
+            outcomes.append("made")
+        except SessionExistsError:
+            outcomes.append("refused")
+
+    threads = [threading.Thread(target=fork_once) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["made"] + ["refused"] * 5
+    assert [v.version for v in make_storage().history("same")] == [1]
+
+
+def test_a_fork_that_fails_half_way_leaves_nothing_behind(
+    storage: WorkflowStorage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    storage.save("src", {"n": 1}, expected_version=0)
+
+    def fail(*_args: Any, **_kwargs: Any) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(Transaction, "insert_version", fail)
+    with pytest.raises(StorageError, match="could not fork the session: disk full"):
+        storage.fork("src", 1, "f")
+    monkeypatch.undo()
+    assert storage.read("f") is None and storage.history("f") == []
+    assert storage.fork("src", 1, "f").version == 1  # the id was never taken
