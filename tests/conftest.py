@@ -117,6 +117,15 @@ def make_storage(backend: str, tmp_path: Path, table_name: str) -> Iterator[Stor
 
 
 @pytest.fixture
+def second(backend: str, make_storage: StorageFactory) -> Iterator[WorkflowStorage]:
+    """Another table in the same database (dropped afterwards)."""
+    name = f"wf_{uuid.uuid4().hex[:12]}"
+    yield make_storage(table_name=name)
+    if backend == "postgres":
+        drop_tables(postgres_url(), name)
+
+
+@pytest.fixture
 def db_args(backend: str, tmp_path: Path, table_name: str) -> list[str]:
     """The wfnb command line's options naming this test's database and table."""
     if backend == "sqlite":

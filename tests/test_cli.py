@@ -93,8 +93,8 @@ def fails(result: subprocess.CompletedProcess[str], code: int, *words: str) -> N
 def test_help_lists_the_commands_and_the_exit_codes(tmp_path: Path) -> None:
     result = run_wfnb("--help", cwd=tmp_path)
     assert result.returncode == 0
-    for word in ("sessions", "show", "history", "diff", "restore", "delete", "export", "import",
-                 "prune", "runs", "0  ok", "1  not found", "2  usage", "3  conflict",
+    for word in ("sessions", "show", "history", "diff", "restore", "fork", "delete", "export",
+                 "import", "prune", "runs", "0  ok", "1  not found", "2  usage", "3  conflict",
                  "4  storage error"):
         assert word in result.stdout
 
@@ -275,6 +275,48 @@ def test_restore_saves_an_old_state_as_a_new_version(wfnb: Run, seeded: Workflow
     assert result.stdout == "session 'alpha': version 2 restored as version 7\n"
     assert seeded.read("alpha").state_json == seeded.read("alpha", 2).state_json  # type: ignore[union-attr]
     assert seeded.history("alpha")[0].source == "restore"
+
+
+def test_fork_prints_the_new_id_and_the_fork_holds_that_version(
+    wfnb: Run, seeded: WorkflowStorage
+) -> None:
+    before = seeded.history("alpha")
+    result = wfnb("fork", "alpha", "2", "--as", "alpha-try")
+    assert (result.returncode, result.stdout) == (0, "alpha-try\n")
+    assert result.stderr == "forked session 'alpha' version 2 as 'alpha-try' (its version 1)\n"
+    fork, source = seeded.read("alpha-try"), seeded.read("alpha", 2)
+    assert fork is not None and source is not None
+    assert (fork.document, fork.workflow_name) == (source.document, "BlogPostGenerator")
+    assert seeded.history("alpha") == before and seeded.steps("alpha-try") == []
+    table = wfnb("history", "alpha-try").stdout.splitlines()
+    assert table[0].split() == ["VERSION", "SOURCE", "RUN", "SIZE", "CREATED", "FORKED", "FROM"]
+    assert table[1].split()[:2] == ["1", "fork"] and table[1].endswith("  alpha v2")
+    assert "FORKED" not in wfnb("history", "alpha").stdout
+    (entry,) = orjson.loads(wfnb("history", "alpha-try", "--json").stdout)
+    assert (entry["forked_from_session"], entry["forked_from_version"]) == ("alpha", 2)
+
+
+def test_fork_without_a_version_or_id_forks_the_current_state_under_a_uuid(
+    wfnb: Run, seeded: WorkflowStorage
+) -> None:
+    forked = orjson.loads(wfnb("fork", "gamma", "--json").stdout)
+    assert str(uuid.UUID(forked["session_id"])) == forked["session_id"]
+    assert (forked["version"], forked["source"], forked["forked_from_version"]) == (1, "fork", 5)
+    new_id = wfnb("fork", "gamma").stdout.strip()
+    assert seeded.read(new_id).session_state == {"count": 4}  # type: ignore[union-attr]
+
+
+def test_fork_refuses_a_taken_id_exit_3_and_unknown_ones_exit_1(
+    wfnb: Run, seeded: WorkflowStorage
+) -> None:
+    beta = seeded.read("beta")
+    fails(wfnb("fork", "alpha", "--as", "beta"), 3, "'beta' is already in table",
+          "nothing was written")
+    assert seeded.read("beta") == beta
+    fails(wfnb("fork", "nobody"), 1, "no session 'nobody'")
+    fails(wfnb("fork", "gamma", "1", "--as", "g"), 1, "no version 1", "pruned")
+    fails(wfnb("fork", "gamma", "0"), 2, "'0' is not a whole number")
+    assert seeded.read("g") is None
 
 
 def test_delete_without_yes_is_refused_with_exit_2(wfnb: Run, seeded: WorkflowStorage) -> None:

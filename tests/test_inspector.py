@@ -347,6 +347,94 @@ def test_history_diff_and_restore(storage: WorkflowStorage, inspect: Inspect) ->
     assert not inspector.restore(None) and "pick a version" in inspector.status
 
 
+def test_fork_button_forks_the_picked_version_and_shows_the_fork(
+    storage: WorkflowStorage, inspect: Inspect
+) -> None:
+    seed(storage, 2)
+    for version in range(1, 4):
+        storage.save("s", {"n": version, "pad": "x" * 5000}, expected_version=version - 1,
+                     workflow_name="W")
+    inspector = inspect(storage, session_id="s")
+    inspector.view.versions.value = 2
+    inspector.view.fork_box.value = "s-try"
+    inspector.view.fork_button.click()  # the button is the method
+    assert inspector.status == ("forked session 's' version 2 as 's-try': now shown (the "
+                                "source is unchanged)")
+    assert inspector.selected == "s-try" and inspector.sessions[0] == "s-try"
+    assert json.loads(inspector.state_text) == {"n": 2, "pad": "x" * 5000}
+    assert storage.read("s-try").document == storage.read("s", 2).document  # type: ignore[union-attr]
+    assert [v.version for v in storage.history("s")] == [3, 2, 1]
+    assert inspector.view.fork_box.value == ""
+    (label, version), = inspector.view.versions.options
+    assert version == 1 and label.endswith("forked from s v2") and " fork " in label
+    assert "s-try" in inspector.view.compare_box.options  # listed for Compare too
+
+    inspector.select("s")  # nothing picked: the loaded version, under a fresh uuid
+    assert inspector.fork()
+    assert inspector.history[0].forked_from_session == "s"
+    assert inspector.history[0].forked_from_version == 3
+    assert inspector.selected is not None and len(inspector.selected) == 36
+
+
+def test_fork_under_a_taken_id_is_refused_and_writes_nothing(
+    storage: WorkflowStorage, inspect: Inspect
+) -> None:
+    seed(storage, 2)
+    inspector = inspect(storage, session_id="s0")
+    assert not inspector.fork(new_session_id="s1")
+    assert inspector.status.startswith("fork failed: cannot fork session 's0' version 1 as "
+                                       "'s1': a session 's1' is already in table")
+    assert inspector.selected == "s0" and stored(storage, "s1") == {"n": 1, "tags": ["a", "b"]}
+    assert [v.source for v in storage.history("s1")] == ["save"]
+    assert not inspector.fork(7) and "no version 7" in inspector.status
+    assert storage.count_sessions() == 2
+
+
+def test_fork_with_unsaved_text_asks_before_showing_the_fork(
+    storage: WorkflowStorage, inspect: Inspect
+) -> None:
+    storage.save("s", {"a": 1}, expected_version=0)
+    inspector = inspect(storage, session_id="s")
+    inspector.state_text = '{"a": "unsaved"}'
+    assert inspector.fork(new_session_id="f")
+    assert stored(storage, "f") == {"a": 1}  # the stored version, not the editor's text
+    assert inspector.selected == "s" and inspector.state_text == '{"a": "unsaved"}'
+    assert "forked session 's' version 1 as 'f'; your unsaved text" in inspector.status
+    inspector.view.discard_yes.click()
+    assert inspector.selected == "f" and json.loads(inspector.state_text) == {"a": 1}
+
+
+def test_compare_diffs_the_selected_session_with_another_sessions_current_state(
+    storage: WorkflowStorage, inspect: Inspect
+) -> None:
+    storage.save("a", {"x": 1, "y": "same"}, expected_version=0)
+    storage.save("a", {"x": 2, "y": "same"}, expected_version=1)
+    storage.save("b", {"x": 3, "y": "same"}, expected_version=0)
+    inspector = inspect(storage, session_id="a")
+    assert inspector.compare("b").splitlines()[:2] == ["--- b version 1 (current)",
+                                                      "+++ a version 2"]
+    assert '-  "x": 3,' in inspector.compare("b") and '+  "x": 1,' in inspector.compare("b", 1)
+    inspector.view.compare_box.value = "b"  # typing an id (Enter) compares
+    assert inspector.status == "compared with session 'b': 2 lines differ"
+    html = inspector.view.history_diff.value
+    assert "session &#x27;b&#x27; (current) → session &#x27;a&#x27; version 2" in html
+    assert "&quot;x&quot;: 3" in html
+    inspector.view.versions.value = 1  # a picked version is compared
+    inspector.view.compare_button.click()
+    assert "session &#x27;a&#x27; version 1" in inspector.view.history_diff.value
+    storage.fork("a", 2, "a2")
+    assert inspector.compare("a2") == ""
+    inspector.view.versions.value = None
+    inspector.history_actions.show_comparison("a2")
+    assert inspector.status == "compared with session 'a2': no difference"
+    inspector.view.compare_box.value = "nobody"
+    assert inspector.status == "compare failed: no session 'nobody' in table " \
+        f"'{storage.table_name}'"
+    inspector.view.compare_box.value = ""
+    inspector.view.compare_button.click()
+    assert inspector.status == "compare failed: enter the id of a session to compare with"
+
+
 # -- runs ----------------------------------------------------------------------------------
 
 
@@ -454,6 +542,9 @@ def test_every_html_string_is_escaped(
         lambda: inspector.select("missing <script>alert(2)</script>"),
         lambda: inspector.select(XSS), lambda: setattr(inspector, "state_text", XSS),
         inspector.save, lambda: inspector.export(tmp_path / XSS),
+        lambda: setattr(inspector.view.compare_box, "value", XSS),
+        lambda: setattr(inspector.view.compare_box, "value", XSS + "?"),
+        lambda: inspector.fork(None, XSS + "!"), lambda: inspector.fork(None, XSS),
     ]
     for step in steps:
         step()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import sys
 import uuid
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,7 @@ import orjson
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import StorageFactory, drop_tables, postgres_url
+from tests.conftest import drop_tables, postgres_url
 from wfnb import CorruptStateError, SessionNotFoundError, SqliteWorkflowStorage, WorkflowStorage
 from wfnb._errors import ImportConflictError, ImportFormatError
 from wfnb.storage import _frame
@@ -65,15 +64,6 @@ def base_versions(storage: WorkflowStorage) -> list[int | None]:
         return list(conn.execute(sa.text(
             f'SELECT base_version FROM "{storage.table_name}_versions" ORDER BY session_id, version'
         )).scalars())
-
-
-@pytest.fixture
-def second(backend: str, make_storage: StorageFactory) -> Iterator[WorkflowStorage]:
-    """Another table in the same database (dropped afterwards)."""
-    name = f"wf_{uuid.uuid4().hex[:12]}"
-    yield make_storage(table_name=name)
-    if backend == "postgres":
-        drop_tables(postgres_url(), name)
 
 
 @pytest.fixture

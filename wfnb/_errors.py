@@ -7,7 +7,8 @@
     │   └── CorruptStateError   a stored row is not the JSON wfnb wrote (edited by hand?)
     ├── SessionConflictError    another writer saved the same keys first (compare-and-swap lost)
     │   ├── SessionDeletedError the session was deleted (maybe created again) since it was loaded
-    │   └── ImportConflictError an imported session or run already exists; nothing written for it
+    │   ├── ImportConflictError an imported session or run already exists; nothing written for it
+    │   └── SessionExistsError  a new session (a fork) was asked for under an id that is taken
     ├── ImportFormatError       a line of an import file is not a wfnb export    (a ValueError)
     ├── SessionNotFoundError    no stored session (or version) under that id      (a LookupError)
     ├── UnstorableStateError    a value session_state cannot store; names its path  (a TypeError)
@@ -122,6 +123,15 @@ class ImportConflictError(SessionConflictError):
         super().__init__(session_id, keys=(), expected_version=0, stored_version=stored_version,
                          message=message)
         self.run_id = run_id
+
+
+class SessionExistsError(SessionConflictError):
+    """A new session (a fork) was asked for under an id a stored session has: nothing was
+    written, the stored one is left as it is."""
+
+    def __init__(self, session_id: str, message: str, *, stored_version: int) -> None:
+        super().__init__(session_id, keys=(), expected_version=0, stored_version=stored_version,
+                         message=message)
 
 
 class ImportFormatError(WfnbError, ValueError):

@@ -19,7 +19,7 @@ from tests.e2e._lab import (
     wait_until_run,
     write_notebook,
 )
-from wfnb import SqliteWorkflowStorage
+from wfnb import SqliteWorkflowStorage, WorkflowStorage
 
 pytestmark = [
     pytest.mark.browser,
@@ -45,25 +45,36 @@ def show_from_top(element: Locator) -> None:
     element.evaluate("e => e.scrollIntoView({block: 'start'})")
 
 
-def test_a_state_is_edited_and_saved_by_clicks_and_typing(
-    page: Page, lab: Lab, shoot: Shooter
-) -> None:
-    db = lab.root / "tmp" / "e2e_inspector.db"
+def open_inspector(page: Page, lab: Lab, name: str) -> tuple[WorkflowStorage, Locator]:
+    """A database ``tmp/NAME.db`` (for the test to fill) and a notebook ``NAME.ipynb`` showing an
+    inspector over it, opened and run in JupyterLab: the storage and the panel."""
+    db = lab.root / "tmp" / f"{name}.db"
     storage = SqliteWorkflowStorage(TABLE, db)
-    storage.save("alpha", {"count": 1, "topics": ["pasta"]}, expected_version=0,
-                 workflow_name="BlogPostGenerator")
-    storage.save("beta", {"count": 7}, expected_version=0, workflow_name="BlogPostGenerator")
-    storage.save("team-notes", {"count": 3}, expected_version=0, workflow_name="notes")
-    write_notebook(lab.root / "e2e_inspector.ipynb", [
+    write_notebook(lab.root / f"{name}.ipynb", [
         "import wfnb\n\n"
         f'storage = wfnb.SqliteWorkflowStorage("{TABLE}", "tmp/{db.name}")\n'
         "wfnb.StateInspector(storage, page_size=5)",
     ])
-    open_notebook(page, lab, "e2e_inspector.ipynb")
+    return storage, page.locator(".wfnb-inspector")
+
+
+def run_inspector(page: Page, lab: Lab, name: str) -> None:
+    """Open ``NAME.ipynb``, run it, and wait for the panel."""
+    open_notebook(page, lab, f"{name}.ipynb")
     run_all_cells(page)
     wait_until_run(page, lab)
-    inspector = page.locator(".wfnb-inspector")
-    inspector.wait_for()
+    page.locator(".wfnb-inspector").wait_for()
+
+
+def test_a_state_is_edited_and_saved_by_clicks_and_typing(
+    page: Page, lab: Lab, shoot: Shooter
+) -> None:
+    storage, inspector = open_inspector(page, lab, "e2e_inspector")
+    storage.save("alpha", {"count": 1, "topics": ["pasta"]}, expected_version=0,
+                 workflow_name="BlogPostGenerator")
+    storage.save("beta", {"count": 7}, expected_version=0, workflow_name="BlogPostGenerator")
+    storage.save("team-notes", {"count": 3}, expected_version=0, workflow_name="notes")
+    run_inspector(page, lab, "e2e_inspector")
 
     inspector.locator("option", has_text="alpha").click()
     inspector.get_by_text("session 'alpha', version 1").wait_for()
@@ -109,5 +120,47 @@ def test_a_state_is_edited_and_saved_by_clicks_and_typing(
     inspector.get_by_text("session 'alpha' was saved by another writer (now version 3); your "
                           "unsaved edit of version 2 is kept").wait_for(timeout=15_000)
     assert editor.input_value() == INVALID
+    assert not error_outputs(page)
+    storage.close()
+
+
+def test_the_fork_button_starts_a_session_from_the_picked_version(
+    page: Page, lab: Lab, shoot: Shooter
+) -> None:
+    storage, inspector = open_inspector(page, lab, "e2e_fork")
+    for version in range(1, 4):
+        storage.save("draft", {"step": version, "text": "lorem " * 1000},
+                     expected_version=version - 1, workflow_name="BlogPostGenerator")
+    storage.save("other", {"step": 0}, expected_version=0, workflow_name="notes")
+    before = storage.history("draft")
+    run_inspector(page, lab, "e2e_fork")
+
+    inspector.locator("option", has_text="draft").click()
+    inspector.get_by_text("session 'draft', version 3").wait_for()
+    inspector.get_by_role("tab", name="History").click()
+    # a Select shows its labels' spaces as no-break spaces (\s matches both)
+    inspector.locator("option").filter(has_text=re.compile(r"^v2\s")).click()
+    inspector.get_by_placeholder("new session id (default: a fresh uuid)").fill("draft-try")
+    inspector.get_by_role("button", name="Fork").click()
+    inspector.get_by_text("forked session 'draft' version 2 as 'draft-try': now shown").wait_for()
+    # listed, selected, and its history says where it came from
+    inspector.locator("option", has_text="draft-try").wait_for()
+    inspector.locator("option", has_text=re.compile(r"forked\sfrom\sdraft\sv2$")).wait_for()
+
+    forked, source = storage.read("draft-try"), storage.read("draft", 2)
+    assert forked is not None and source is not None
+    assert forked.document == source.document and forked.session_state["step"] == 2
+    assert forked.workflow_name == "BlogPostGenerator"
+    (first,) = storage.history("draft-try")
+    assert (first.source, first.forked_from_session, first.forked_from_version) == (
+        "fork", "draft", 2)
+    assert storage.history("draft") == before  # the source is untouched
+
+    compare = inspector.get_by_placeholder("compare with session…")
+    compare.fill("draft")
+    compare.press("Enter")
+    inspector.get_by_text("compared with session 'draft': 2 lines differ").wait_for()
+    show_from_top(inspector)
+    shoot("02_inspector_fork")
     assert not error_outputs(page)
     storage.close()

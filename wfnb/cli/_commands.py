@@ -37,6 +37,7 @@ from wfnb.cli._paths import lookup
 from wfnb.cli._progress import progress
 from wfnb.storage import (
     StoredSession,
+    VersionInfo,
     WorkflowStorage,
     check_export_file,
     encode_state,
@@ -87,13 +88,22 @@ def history(args: argparse.Namespace, storage: WorkflowStorage, console: Console
     if args.json:
         console.json(versions)
         return OK
+    forks = any(v.forked_from_session is not None for v in versions)
     console.table(
-        ["VERSION", "SOURCE", "RUN", "SIZE", "CREATED"],
-        [[str(v.version), v.source, v.run_id or "", size(v.state_bytes), when(v.created_at)]
+        ["VERSION", "SOURCE", "RUN", "SIZE", "CREATED", *(["FORKED FROM"] if forks else [])],
+        [[str(v.version), v.source, v.run_id or "", size(v.state_bytes), when(v.created_at),
+          *([_origin(v)] if forks else [])]
          for v in versions],
         numeric=(0, 3),
     )
     return OK
+
+
+def _origin(version: VersionInfo) -> str:
+    """Where a fork's first version came from: ``SESSION vN`` ("" for other versions)."""
+    if version.forked_from_session is None:
+        return ""
+    return f"{version.forked_from_session} v{version.forked_from_version}"
 
 
 def diff(args: argparse.Namespace, storage: WorkflowStorage, console: Console) -> int:
@@ -125,6 +135,19 @@ def restore(args: argparse.Namespace, storage: WorkflowStorage, console: Console
     result = storage.restore(args.session, old.version, expected_version=current.version)
     console.line(f"session {args.session!r}: version {old.version} restored as version "
                  f"{result.version}")
+    return OK
+
+
+def fork(args: argparse.Namespace, storage: WorkflowStorage, console: Console) -> int:
+    """A new session from a session's state at a version: its id on stdout (for scripts:
+    ``NEW=$(wfnb fork S 3)``), what was done on stderr; ``--json``: its first version."""
+    forked = storage.fork(args.session, args.version, args.new_session)
+    if args.json:
+        console.json(forked)
+        return OK
+    console.line(forked.session_id)
+    console.note(f"forked session {args.session!r} version {forked.forked_from_version} as "
+                 f"{forked.session_id!r} (its version {forked.version})")
     return OK
 
 

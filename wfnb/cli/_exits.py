@@ -20,8 +20,8 @@ exit status:
      file, or a run waiting for an answer
   {USAGE}  usage: bad arguments, delete without --yes, a malformed import file, an answer that
      is not one of the options
-  {CONFLICT}  conflict: the session exists already (import) or was saved meanwhile, the run
-     is not waiting (any more) or its question was answered already
+  {CONFLICT}  conflict: the session exists already (import, fork --as) or was saved meanwhile,
+     the run is not waiting (any more) or its question was answered already
   {STORAGE}  storage error: the database is unreachable or corrupt, or a file cannot be written
 """
 

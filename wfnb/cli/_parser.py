@@ -115,6 +115,16 @@ def _state_commands(commands: _Commands) -> None:
     sub.add_argument("--by", metavar="NAME", help="who answers (default: user@host)")
     _json_option(sub)
 
+    sub = commands.add("fork", _commands.fork,
+                       "start a new session from a session's state at a version (the source "
+                       "is left as it is); prints the new session's id")
+    sub.add_argument("session")
+    sub.add_argument("version", metavar="VERSION", type=_positive, nargs="?",
+                     help="a version from history (default current)")
+    sub.add_argument("--as", dest="new_session", metavar="NEW",
+                     help="the new session's id (default: a fresh uuid); must not exist yet")
+    _json_option(sub)
+
     sub = commands.add("delete", _commands.delete,
                        "delete a session with its history, runs and steps")
     sub.add_argument("session")

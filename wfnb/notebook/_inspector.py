@@ -9,6 +9,7 @@ are one code path; errors become the status line, never a traceback in the widge
 
 This module keeps the list and the selected session; the widgets are laid out in
 _inspector_view.py, what it writes (Save, Restore, Delete, ...) is in _inspector_actions.py,
+the History tab's diffs between versions and sessions and its Fork in _inspector_history.py,
 what it shows in _inspector_render.py.
 """
 
@@ -25,6 +26,7 @@ from wfnb._errors import CorruptStateError
 from wfnb._format import plural, pretty_json
 from wfnb.notebook import _inspector_render as render
 from wfnb.notebook._inspector_actions import EditActions, Selection, action
+from wfnb.notebook._inspector_history import HistoryActions
 from wfnb.notebook._inspector_live import Poller, Schedule, kernel_schedule
 from wfnb.notebook._inspector_snapshot import snapshot_html
 from wfnb.notebook._inspector_view import InspectorView
@@ -55,11 +57,13 @@ class StateInspector:
 
     ``StateInspector(storage, page_size=20, session_id=None)``; display it like any widget
     (``.widget`` is the root box). Scriptable: ``sessions``, ``next_page()``, ``search(text)``,
-    ``select(id)``, ``state_text``, ``save()``, ``history``, ``diff(v)``, ``restore(v)``, ...
+    ``select(id)``, ``state_text``, ``save()``, ``history``, ``diff(v)``, ``restore(v)``,
+    ``fork(v)``, ``compare(other_id)``, ...
 
     Made of the panel (``view``, _inspector_view.py), the writes (``actions``,
-    _inspector_actions.py, which sees this object through its ``Inspected`` interface) and,
-    here, the list and the selected session.
+    _inspector_actions.py) and the History tab's diffs and Fork (``history_actions``,
+    _inspector_history.py), both seeing this object through the ``Inspected`` interface,
+    and, here, the list and the selected session.
     """
 
     def __init__(
@@ -81,6 +85,7 @@ class StateInspector:
         self.view = InspectorView(page_size)
         self.widget = self.view.widget
         self.actions = EditActions(storage, self.view, self)
+        self.history_actions = HistoryActions(storage, self.view, self)
         self.poller = Poller(storage, lambda: self._after_run(None, by="another writer"),
                              interval=live_interval, schedule=schedule,
                              on_error=lambda error: self._say(
@@ -100,6 +105,7 @@ class StateInspector:
             v.revert_button: self.revert, v.delete_button: self.delete,
             v.export_button: self.export, v.import_button: self.import_,
             v.restore_button: lambda: self.restore(v.versions.value),
+            v.fork_button: self.fork, v.compare_button: self.history_actions.show_comparison,
             v.discard_yes: lambda: v.switch_to is not None and self.select(
                 v.switch_to, discard=True),
             v.discard_no: self.keep_editing,
@@ -111,6 +117,8 @@ class StateInspector:
             self._workflows[index] if index is not None else None))
         v.on_change(v.rows, "value", lambda sid: sid is not None and self.select(sid))
         v.on_change(v.versions, "value", self._show_version)
+        v.on_change(v.compare_box, "value", lambda text: bool(text.strip()) and (
+            self.history_actions.show_comparison(text)))
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         """The widget, and a static snapshot (text/html) for where widgets cannot render;
@@ -191,7 +199,19 @@ class StateInspector:
 
     def diff(self, version: int) -> str:
         """A unified diff from ``version`` to the loaded (current) one; "" when equal."""
-        return self.actions.diff(version)
+        return self.history_actions.diff(version)
+
+    def fork(self, version: int | None = None, new_session_id: str | None = None) -> bool:
+        """Start a new session from ``version`` of the selected one (default: the version
+        picked in History, else the loaded one) under ``new_session_id`` (default: the "new
+        session id" box, else a fresh uuid), then list and show it; the source is unchanged."""
+        return self.history_actions.fork(version, new_session_id)
+
+    def compare(self, session_id: str, version: int | None = None) -> str:
+        """A unified diff from session ``session_id``'s current state to the selected
+        session's ``version`` (default: the loaded one); "" when equal. The Compare button
+        shows it in the History tab."""
+        return self.history_actions.compare(session_id, version)
 
     # -- the list ------------------------------------------------------------------------
 
@@ -240,6 +260,7 @@ class StateInspector:
         v = self.view
         with v.sync():
             v.rows.options = [(render.row_label(s), s.session_id) for s in self._summaries]
+            v.compare_box.options = tuple(self.sessions)
             v.rows.value = self.selected if self.selected in self.sessions else None
         v.page_label.value = f"page {self._page} of {self._pages_text} · {self._total_text}"
         v.prev.disabled = self._page <= 1

@@ -1,4 +1,5 @@
-"""What the state inspector writes: Save, Restore, Delete, Revert, Export and Import.
+"""What the state inspector writes: Save, Restore, Delete, Revert, Export and Import (Fork, a
+write to a new session, is with the History tab's actions in _inspector_history.py).
 
 Nothing here overwrites or merges silently. Save and Restore first check that the session is
 still at the version the editor was loaded from and refuse, with a diff, when it is not (a plain
@@ -105,9 +106,12 @@ class Inspected(Protocol):
     def clear_selection(self) -> None:
         """Select nothing (the session is gone)."""
 
+    def select(self, session_id: str, *, discard: bool = False) -> bool:
+        """Show ``session_id``; with unsaved text in the editor, only ask (False)."""
 
-class EditActions:
-    """The inspector's writes, on ``storage``, for the session ``inspected`` has selected."""
+
+class PanelActions:
+    """Actions on ``storage`` for the session ``inspected`` has selected, shown on ``view``."""
 
     def __init__(
         self, storage: WorkflowStorage, view: InspectorView, inspected: Inspected
@@ -119,6 +123,10 @@ class EditActions:
     @property
     def _selection(self) -> Selection:
         return self.inspected.selection
+
+
+class EditActions(PanelActions):
+    """The inspector's writes, for the session it has selected."""
 
     def _need_base(self) -> tuple[str, int]:
         """The selected session and the version an edit would replace (as loaded)."""
@@ -301,16 +309,3 @@ class EditActions:
         self.view.editor_text = text
         self.view.say(f"{source} is in the editor: review it, then Save (nothing is written yet)")
         return True
-
-    # -- history -------------------------------------------------------------------------
-
-    def diff(self, version: int) -> str:
-        """A unified diff from ``version`` to the loaded (current) one; "" when equal."""
-        sid, new = self._selection.session_id, self._selection.stored
-        if sid is None or new is None:
-            raise NeedsInput("select a readable session first")
-        old = self.storage.read(sid, version)
-        if old is None:
-            raise NeedsInput(f"session {sid!r} is not stored (deleted?)")
-        return render.unified_diff(old.document, new.document, f"{sid} version {version}",
-                                   f"{sid} version {new.version} (current)")

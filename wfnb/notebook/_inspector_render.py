@@ -71,10 +71,13 @@ ROWS_HEADER = (f"{'SESSION':<{_ID_WIDTH}}  {'WORKFLOW':<{_WORKFLOW_WIDTH}}  "
 
 
 def version_label(info: VersionInfo) -> str:
-    """One line of the history list: version, time, source, run id, size."""
+    """One line of the history list: version, time, source, run id, size, and where a fork's
+    first version came from ("forked from SESSION vN")."""
     run = f"run {info.run_id[:8]}" if info.run_id else ""
+    origin = (f"  forked from {clip(info.forked_from_session, _ID_WIDTH)} "
+              f"v{info.forked_from_version}" if info.forked_from_session is not None else "")
     return (f"v{info.version:<5} {when(info.created_at)}  {info.source:<8} {run:<12} "
-            f"{size(info.state_bytes):>9}")
+            f"{size(info.state_bytes):>9}{origin}")
 
 
 def unified_diff(old: bytes, new: bytes, old_label: str, new_label: str) -> str:

@@ -54,6 +54,14 @@ class InspectorView:
         self.edit_diff = w.HTML()
         self.versions = w.Select(options=[], value=None, rows=8, layout=full)
         self.restore_button = w.Button(description="Restore", icon="history")
+        self.fork_button = w.Button(description="Fork", icon="code-fork",
+                                    tooltip="a new session from the picked version (else the "
+                                            "loaded one); this one stays as it is")
+        self.fork_box = w.Text(placeholder="new session id (default: a fresh uuid)",
+                               layout=w.Layout(width="300px"))
+        self.compare_box = w.Combobox(placeholder="compare with session…", options=(),
+                                      continuous_update=False, layout=w.Layout(width="300px"))
+        self.compare_button = w.Button(description="Compare", icon="columns")
         self.history_diff = w.HTML()
         self.runs_html = w.HTML()
         self.tabs = w.Tab(
@@ -65,7 +73,10 @@ class InspectorView:
                         w.HBox([self.path_box, self.export_button, self.overwrite_box,
                                 self.import_button]),
                         self.edit_diff]),
-                w.VBox([self.versions, self.restore_button, self.history_diff]),
+                w.VBox([self.versions,
+                        w.HBox([self.restore_button, self.fork_button, self.fork_box]),
+                        w.HBox([self.compare_box, self.compare_button]),
+                        self.history_diff]),
                 w.VBox([self.runs_html]),
             ],
             titles=("State", "Edit", "History", "Runs"),

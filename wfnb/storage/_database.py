@@ -182,10 +182,14 @@ class Transaction:
     def insert_version(
         self, session_id: str, version: int, *, base: int | None, data: bytes, tagged: bool,
         state_bytes: int, source: str, run_id: str | None, now: float,
+        forked_from: tuple[str, int] | None = None,
     ) -> None:
+        """A version row; ``forked_from`` (session, version) only for a fork's first one."""
+        origin_session, origin_version = forked_from if forked_from is not None else (None, None)
         self._cursor.execute(self._sql.insert_version, {
             "sid": session_id, "new": version, "base": base, "data": data, "tagged": tagged,
             "bytes": state_bytes, "source": source, "run": run_id, "now": now,
+            "fsid": origin_session, "fv": origin_version,
         })
 
     def servable_step(self, scope: str, values: dict[str, Any]) -> ServableStep | None:

@@ -67,6 +67,19 @@ def assemble(
     return document
 
 
+def rebuild(
+    tx: Transaction, session_id: str, version: int, current: int
+) -> tuple[list[VersionRow], bytes]:
+    """The chain rows of ``version`` and the document rebuilt from them, in the caller's
+    transaction; ``current`` is the session's version (its row lists it, so missing rows of
+    it are damage, not absence: CorruptStateError rather than SessionNotFoundError)."""
+    chain = tx.chain(session_id, version)
+    # the current version is listed by the session row; an older one must be asked
+    listed = (version == current or (bool(chain) and chain[-1].version == version)
+              or tx.has_version(session_id, version))
+    return chain, assemble(tx.db.name, session_id, version, chain, listed=listed)
+
+
 def document_at(tx: Transaction, session_id: str, version: int) -> bytes:
     """The document of ``version``, read inside the caller's transaction."""
     return assemble(tx.db.name, session_id, version, tx.chain(session_id, version))
@@ -76,7 +89,8 @@ def history(db: Database, session_id: str, *, limit: int | None = None) -> list[
     """The session's stored versions, newest first (empty when it has none)."""
     v = db.tables.versions
     query = (
-        sa.select(v.c.version, v.c.source, v.c.run_id, v.c.state_bytes, v.c.created_at)
+        sa.select(v.c.version, v.c.source, v.c.run_id, v.c.state_bytes, v.c.created_at,
+                  v.c.forked_from_session, v.c.forked_from_version)
         .where(v.c.session_id == session_id)
         .order_by(v.c.version.desc())
         .limit(limit)
@@ -84,7 +98,7 @@ def history(db: Database, session_id: str, *, limit: int | None = None) -> list[
     with db.transaction("read history", session_id) as tx:
         return [
             VersionInfo(session_id, r.version, r.source, r.run_id, r.state_bytes,
-                        timestamp(r.created_at))
+                        timestamp(r.created_at), r.forked_from_session, r.forked_from_version)
             for r in tx.execute(query)
         ]
 

@@ -85,7 +85,11 @@ class StoredSession(SessionSummary):
 
 @dataclass(frozen=True)
 class VersionInfo:
-    """One entry of a session's history. ``source`` says what made it; ``run_id`` which run."""
+    """One entry of a session's history. ``source`` says what made it; ``run_id`` which run.
+
+    A fork's first version (source ``"fork"``) names the session and version its state was
+    forked from: ``forked_from_session``, ``forked_from_version`` (None on every other version).
+    """
 
     session_id: str
     version: int
@@ -93,6 +97,8 @@ class VersionInfo:
     run_id: str | None
     state_bytes: int
     created_at: dt.datetime
+    forked_from_session: str | None = None
+    forked_from_version: int | None = None
 
 
 class _JsonRecord:

@@ -7,7 +7,9 @@ For ``table_name="t"``:
                   keys and cannot hold "\u0000", so it is a view for queries, never read back)
 - ``t_versions``  one row per saved version: the state as exact JSON bytes, or a delta on the
                   version before it (see _delta.py); the current state is the newest full row
-                  with the deltas after it, so a save writes only what changed
+                  with the deltas after it, so a save writes only what changed. A fork's first
+                  version names the session and version it was forked from
+                  (``forked_from_session``, ``forked_from_version``; schema 7, see _fork.py)
 - ``t_runs``      one row per run: status, input, output, error, timings, tokens used, and
                   who runs it (host, pid, process start; schema 6), and for a run that
                   asked (``Workflow.ask``), its question while it waits and the answers it
@@ -92,6 +94,9 @@ class Tables:
             sa.Column("source", sa.Text, nullable=False),
             sa.Column("run_id", sa.Text, nullable=True),
             sa.Column("created_at", sa.Float, nullable=False),
+            # where a fork's first version came from (schema 7); NULL for every other version
+            sa.Column("forked_from_session", sa.Text, nullable=True),
+            sa.Column("forked_from_version", sa.Integer, nullable=True),
         )
         runs = sa.Table(
             f"{name}_runs", metadata,
@@ -184,6 +189,12 @@ def _add_run_owner_v6(conn: sa.Connection, tables: Tables) -> None:
     _add_columns(conn, tables.runs, {"host": "TEXT", "pid": "INTEGER", "process_start": "TEXT"})
 
 
+def _add_fork_origin_v7(conn: sa.Connection, tables: Tables) -> None:
+    """Versions record the session and version a fork was made from (NULL otherwise)."""
+    _add_columns(conn, tables.versions,
+                 {"forked_from_session": "TEXT", "forked_from_version": "INTEGER"})
+
+
 def _add_run_questions_v8(conn: sa.Connection, tables: Tables) -> None:
     """Runs record the question they wait for and the answers they were given (JSON); an index
     finds a session's waiting runs without walking all its runs."""
@@ -229,7 +240,8 @@ Migration = Callable[[sa.Connection, Tables], None]
 #: (schema version, migration) in order; each brings the tables from the version before it.
 MIGRATIONS: list[tuple[int, Migration]] = [
     (1, _create_v1), (2, _add_run_tokens_v2), (3, _add_steps_v3), (4, _add_trigram_search_v4),
-    (5, _add_deleted_v5), (6, _add_run_owner_v6), (8, _add_run_questions_v8),
+    (5, _add_deleted_v5), (6, _add_run_owner_v6), (7, _add_fork_origin_v7),
+    (8, _add_run_questions_v8),
 ]
 
 

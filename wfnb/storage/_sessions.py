@@ -189,12 +189,7 @@ class Sessions:
             target = current if version is None else version
             head = self._head(session_id, target) if target == current else None
             if head is None or head.created_at != meta.created_at:
-                chain = tx.chain(session_id, target)
-                # the current version is listed by the session row; an older one must be asked
-                listed = (target == current or (bool(chain) and chain[-1].version == target)
-                          or tx.has_version(session_id, target))
-                document = _history.assemble(self.db.name, session_id, target, chain,
-                                             listed=listed)
+                chain, document = _history.rebuild(tx, session_id, target, current)
                 head = _Head.of(target, meta.created_at, document, chain)
                 state_bytes = chain[-1].state_bytes
                 if target == current:

@@ -105,8 +105,9 @@ class Statements:
         )
         self.insert_version = (
             f"INSERT INTO {v} (session_id, version, base_version, data, tagged, state_bytes, "
-            f"source, run_id, created_at) VALUES ({p('sid')}, {p('new')}, {p('base')}, "
-            f"{p('data')}, {p('tagged')}, {p('bytes')}, {p('source')}, {p('run')}, {p('now')})"
+            f"source, run_id, created_at, forked_from_session, forked_from_version) VALUES "
+            f"({p('sid')}, {p('new')}, {p('base')}, {p('data')}, {p('tagged')}, {p('bytes')}, "
+            f"{p('source')}, {p('run')}, {p('now')}, {p('fsid')}, {p('fv')})"
         )
         # steps (see _steps.py): the servable record of a key, newest first, in the session or
         # in the workflow's sessions; the partial indexes of _schema.py hold exactly these rows

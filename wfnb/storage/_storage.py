@@ -5,7 +5,7 @@ all of them working on one :class:`~wfnb.storage._database.Database` (engine, ta
 SQL, transactions):
 
 - read, save, delete, restore       -> _sessions.py (head cache, compare-and-swap, merge)
-- history, prune                    -> _history.py
+- history, prune                    -> _history.py;  fork -> _fork.py
 - list_sessions, count_sessions,
   workflow_names                    -> _listing.py
 - record_run_start/end, runs,
@@ -18,12 +18,13 @@ SQL, transactions):
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
 from wfnb._errors import AnswerRefusedError, UnstorableStateError
-from wfnb.storage import _frame, _history, _listing, _runs, _transfer, _watch
+from wfnb.storage import _fork, _frame, _history, _listing, _runs, _transfer, _watch
 from wfnb.storage._codec import EncodedState, encode_state
 from wfnb.storage._database import Database
 from wfnb.storage._engine import normalize_url
@@ -180,6 +181,24 @@ class WorkflowStorage:
         saved since the caller looked at it.
         """
         return self._sessions.restore(session_id, version, expected_version=expected_version)
+
+    def fork(
+        self, session_id: str, version: int | None = None, new_session_id: str | None = None
+    ) -> VersionInfo:
+        """Start a new session whose first version is the state of ``session_id`` at
+        ``version`` (default: its current one); returns that first version's entry.
+
+        The new session (``new_session_id``, default a fresh uuid4) keeps the source's workflow
+        name; its history says where it came from (source ``"fork"``, ``forked_from_session``,
+        ``forked_from_version``). The source is only read. Runs and step records are not copied:
+        the fork's runs execute their session-scoped steps afresh (see _fork.py). An id that is
+        taken raises SessionExistsError and writes nothing; an id of a deleted session numbers
+        on from its last version.
+        """
+        check_session_id(session_id)
+        new_id = check_session_id(new_session_id if new_session_id is not None
+                                  else str(uuid.uuid4()))
+        return _fork.fork(self._database, session_id, version, new_id)
 
     def prune(
         self,

@@ -1,7 +1,8 @@
 """Sessions out of a database and into another, as JSON lines.
 
 One line per session: its current state, its whole stored history (every version as a full state,
-with its number, source, run id and time), its runs and its step records (``steps``: optional
+with its number, source, run id, time and, for a fork's first version, the session and version
+it was forked from: optional on import), its runs and its step records (``steps``: optional
 on import, so files written before steps existed still import). Every state is the exact JSON
 text wfnb stored (tagged types stay tagged) and every time the stored float, so an export from
 SQLite imports into PostgreSQL, or back, unchanged. An import reads the file once, checks each
@@ -45,6 +46,8 @@ Progress = Callable[[], None]  # called once per session done
 # a run as exported: its row without the session id
 _RUN_FIELDS = ("run_id", "workflow_name", "status", "input", "output", "error", "version",
                "started_at", "ended_at", "input_tokens", "output_tokens", "question", "answers")
+# where a fork's first version came from (None for other versions; absent from older exports)
+_ORIGIN = ("forked_from_session", "forked_from_version")
 _ATTEMPTS = 5  # reads of a session that keeps being saved while it is exported
 MAX_LINE = 2**30  # bytes in one line of an import file, at most (a session with its history)
 MAX_INTEGER = 2**31 - 1  # PostgreSQL's INTEGER; SQLite's is wider
@@ -125,7 +128,7 @@ def _read_record(
     with db.transaction("export the session", session_id) as tx:
         versions = tx.execute(
             sa.select(t.versions.c.version, t.versions.c.source, t.versions.c.run_id,
-                      t.versions.c.created_at)
+                      t.versions.c.created_at, *(t.versions.c[name] for name in _ORIGIN))
             .where(t.versions.c.session_id == session_id).order_by(t.versions.c.version)
         ).all()
         runs = tx.execute(
@@ -135,7 +138,8 @@ def _read_record(
         steps = _steps.export_rows(tx, session_id)
     history = [
         {"version": v.version, "source": v.source, "run_id": v.run_id,
-         "created_at": v.created_at, "state": _state_json(sessions, session_id, v.version)}
+         "created_at": v.created_at, "state": _state_json(sessions, session_id, v.version),
+         **{name: v._mapping[name] for name in _ORIGIN}}
         for v in versions
     ]
     current = sessions.read(session_id)
@@ -175,7 +179,7 @@ class _Record:
     state: str
     created_at: float
     updated_at: float
-    history: list[Row]  # version, source, run_id, created_at, state
+    history: list[Row]  # version, source, run_id, created_at, state, and the _ORIGIN fields
     runs: list[Row]  # rows of the runs table
     steps: list[Row]  # rows of the steps table
 
@@ -308,11 +312,19 @@ def _parse(line: bytes) -> _Record:
 def _history_entry(entry: object, index: int) -> Row:
     where = f"history[{index}]."
     item = _mapping(entry, f"history[{index}]")
+    origin_session = (_text(item, "forked_from_session", nullable=True, where=where)
+                      if "forked_from_session" in item else None)
+    origin_version = (_integer(item, "forked_from_version", 1, where, nullable=True)
+                      if "forked_from_version" in item else None)
+    if (origin_session is None) != (origin_version is None):
+        raise ImportFormatError(f"{where}forked_from_session and forked_from_version go "
+                                "together (both set, or both null)")
     return {
         "version": _integer(item, "version", 1, where),
         "source": _text(item, "source", where=where),
         "run_id": _text(item, "run_id", nullable=True, where=where),
         "created_at": _time(item, "created_at", where), "state": _state(item, "state", where),
+        "forked_from_session": origin_session, "forked_from_version": origin_version,
     }
 
 
@@ -500,7 +512,7 @@ def _rows(record: _Record) -> tuple[Row, list[Row]]:
             "session_id": record.session_id, "version": entry["version"], "base_version": base,
             "data": data, "tagged": may_hold_tags(document), "state_bytes": len(document),
             "source": entry["source"], "run_id": entry["run_id"],
-            "created_at": entry["created_at"],
+            "created_at": entry["created_at"], **{name: entry[name] for name in _ORIGIN},
         }
         for entry, document, (base, data) in zip(record.history, documents, stored, strict=True)
     ]
