@@ -15,7 +15,8 @@ For ``table_name="t"``:
 - ``t_meta``      key/value rows; ``schema_version`` says which migrations have run
 - ``t_deleted``   one row per deleted session id: the last version it reached (schema 5), so
                   a session created again under that id numbers on from there and a writer
-                  still holding a version of the deleted one can never match the new one
+                  still holding a version of the deleted one can never match the new one;
+                  indexed by ``deleted_at`` (schema 9) for the change mark (_watch.py)
 
 Schema 4 indexes session ids for substring search (PostgreSQL: a pg_trgm GIN index; SQLite:
 an FTS5 trigram table ``t_search`` kept by triggers); where that cannot be created (no privilege
@@ -144,6 +145,7 @@ class Tables:
             sa.Column("session_id", sa.Text, primary_key=True),
             sa.Column("version", sa.Integer, nullable=False),  # the deleted session's last
             sa.Column("deleted_at", sa.Float, nullable=False),
+            sa.Index(f"ix_{name}_deleted_at", "deleted_at"),  # schema 9: the change mark
         )
         return cls(name, sessions, versions, runs, meta, steps, deleted)
 
@@ -176,6 +178,12 @@ def _add_deleted_v5(conn: sa.Connection, tables: Tables) -> None:
 def _add_run_owner_v6(conn: sa.Connection, tables: Tables) -> None:
     """Runs record the host, pid and process start of the process running them."""
     _add_columns(conn, tables.runs, {"host": "TEXT", "pid": "INTEGER", "process_start": "TEXT"})
+
+
+def _index_deletes_v9(conn: sa.Connection, tables: Tables) -> None:
+    """The latest delete is an index lookup, for the cheap change mark (see _watch.py)."""
+    for index in tables.deleted.indexes:
+        index.create(conn, checkfirst=True)
 
 
 def _add_steps_v3(conn: sa.Connection, tables: Tables) -> None:
@@ -214,7 +222,7 @@ Migration = Callable[[sa.Connection, Tables], None]
 #: (schema version, migration) in order; each brings the tables from the version before it.
 MIGRATIONS: list[tuple[int, Migration]] = [
     (1, _create_v1), (2, _add_run_tokens_v2), (3, _add_steps_v3), (4, _add_trigram_search_v4),
-    (5, _add_deleted_v5), (6, _add_run_owner_v6),
+    (5, _add_deleted_v5), (6, _add_run_owner_v6), (9, _index_deletes_v9),
 ]
 
 
