@@ -240,8 +240,9 @@ class StateInspector:
         self._total, self._more = min(counted, COUNT_LIMIT), counted > COUNT_LIMIT
         shown, self._page = self._page, min(max(self._page, 1), self.pages)
         seek = self._seek(shown == self._page)
-        rows = self.storage.list_sessions(limit=self.page_size + 1, search=query,
-                                          workflow_name=workflow, **seek)
+        rows = self.storage.list_sessions(  # none counted: no page to look for (a scan, maybe)
+            limit=self.page_size + 1, search=query, workflow_name=workflow, **seek
+        ) if counted else []
         if "before" in seek:  # the rows nearest the edge, which is past this page
             self._summaries = rows[-self.page_size:]
             has_next = seek["before"] != PageCursor.end()
