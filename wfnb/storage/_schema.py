@@ -12,7 +12,8 @@ For ``table_name="t"``:
                   who runs it (host, pid, process start; schema 6)
 - ``t_steps``     one row per step a run executed or was served (see _steps.py): its key,
                   status, output (exact JSON bytes, as states are stored), error, timings
-- ``t_meta``      key/value rows; ``schema_version`` says which migrations have run
+- ``t_meta``      key/value rows; ``schema_version`` says which migrations have run,
+                  ``last_import`` when sessions were last imported (the change mark)
 - ``t_deleted``   one row per deleted session id: the last version it reached (schema 5), so
                   a session created again under that id numbers on from there and a writer
                   still holding a version of the deleted one can never match the new one;
