@@ -11,14 +11,18 @@ full JSON row, source ``save``; on PostgreSQL the JSONB copy too), then ``ANALYZ
 shortcut saves. Then, with the widget built as in a notebook (no kernel here: widget messages go
 to ipywidgets' dummy comm, so what is timed is wfnb's and the database's work, not the browser's):
 
-- construct: ``StateInspector(storage)`` until its first page is listed;
+- construct: ``StateInspector(storage)`` until its first page is listed (workflow names by a
+  loose index scan, the count capped at 1,000, page 1);
 - next / previous page: ``next_page()``, ``prev_page()``, near the top and from page 25,000
-  (keyset seeks from the page's edge row, plus the count capped at 100,000);
-- search hit / miss / common / short: ``search(text)`` (trigram-indexed ``LIKE '%text%'`` on
-  session ids, plus its capped count; under three characters no trigram serves it);
-- workflow filter: ``filter_workflow(name)`` (indexed);
+  (keyset seeks from the page's edge row, plus the capped count);
+- search: ``search(text)``, the capped count and page 1: a hit (a few hundred ids, spread), a
+  miss, common among the newest ids, common among the oldest only (the newest 5,000 rows hold
+  none, so every match is taken through the trigram index), and short ones (under three
+  characters, which trigrams cannot find: a scan), common and matching nothing;
+- workflow filter: ``filter_workflow(name)`` (the ``(workflow_name, updated_at)`` index);
 - select: ``select(session_id)``: read the state, its history and runs, render every tab
-  (a different small session each time; and one holding a 1 MB state).
+  (a different small session each time; and one holding a 1 MB state);
+- live check: ``storage.last_change()``, what a shown panel asks every 2 seconds.
 
 Each is repeated ``--repeat`` times (default 15, round-robin) and reported as the median, with
 the limit the inspector is held to (300 ms for the first page, 100 ms for the rest).
@@ -129,12 +133,16 @@ def measure(storage: wfnb.WorkflowStorage, count: int, repeat: int) -> dict[str,
                                                      inspector.prev_page),
         f"search hit ({hit!r})": (unfiltered, lambda: inspector.search(hit)),
         "search miss": (unfiltered, lambda: inspector.search("no-such-session")),
-        "search common ('ssion-1', 1 in 9 ids)": (unfiltered,
-                                                  lambda: inspector.search("ssion-1")),
-        "search short ('-9', no trigram)": (unfiltered, lambda: inspector.search("-9")),
+        "search common, newest ('-99', 1 in 100)": (unfiltered,
+                                                     lambda: inspector.search("-99")),
+        "search common, oldest only ('ssion-1', 1 in 10)": (
+            unfiltered, lambda: inspector.search("ssion-1")),
+        "search short, common ('-9')": (unfiltered, lambda: inspector.search("-9")),
+        "search short, no match ('zz')": (unfiltered, lambda: inspector.search("zz")),
         "workflow filter": (unfiltered, lambda: inspector.filter_workflow(WORKFLOWS[1])),
         "select": (lambda: None, lambda: inspector.select(f"session-{next(picks):06d}")),
         "select (1 MB state)": (lambda: None, lambda: inspector.select("session-000000")),
+        "live check (last_change)": (lambda: None, storage.last_change),
     }
     times: dict[str, list[float]] = {name: [] for name in steps}
     for _ in range(repeat):
@@ -209,7 +217,7 @@ def postgres(url: str, count: int, repeat: int) -> None:
         engine = sa.create_engine(shared.db_url)
         with engine.begin() as conn:
             for name in names:
-                for suffix in ("", "_versions", "_runs", "_meta"):
+                for suffix in ("", "_versions", "_runs", "_steps", "_deleted", "_meta"):
                     conn.execute(sa.text(f'DROP TABLE IF EXISTS "{name}{suffix}"'))
         engine.dispose()
 

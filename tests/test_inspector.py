@@ -74,7 +74,7 @@ def test_pages_list_newest_first(storage: WorkflowStorage, inspect: Inspect) -> 
     inspector = inspect(storage)
     assert (inspector.page, inspector.pages) == (1, 3)
     assert inspector.sessions == [f"s{n}" for n in range(44, 24, -1)]
-    assert inspector.widget._dom_classes == ("wfnb-inspector",)
+    assert inspector.widget._dom_classes == ("wfnb-inspector", inspector.display.panel_class)
     assert inspector.next_page() and inspector.page == 2
     assert inspector.sessions[0] == "s24"
     inspector.view.next.click()  # the button is the method
@@ -672,7 +672,13 @@ def test_100000_sessions_page_without_reading_states(
     monkeypatch.setattr(storage, "read", counted)
     inspector = inspect(storage)
     assert inspector.sessions == [f"session-{n:06d}" for n in range(99_999, 99_979, -1)]
-    assert inspector.pages == 5000 and inspector.view.page_label.value.endswith("100,000 sessions")
+    # counting stops at COUNT_LIMIT (1,000): the label says so, and Next still goes on past it
+    assert _inspector.COUNT_LIMIT == 1000
+    assert inspector.view.page_label.value == "page 1 of more than 50 · more than 1,000 sessions"
+    assert inspector.pages == 50 and not inspector.view.next.disabled
+    inspector.go_to_page(60)
+    assert inspector.page == 60 and inspector.sessions[0] == f"session-{99_999 - 59 * 20:06d}"
+    assert inspector.view.page_label.value.startswith("page 60 of more than 60 ·")
     inspector.go_to_page(5000)
     assert inspector.sessions[-1] == "session-000000" and inspector.view.next.disabled
     inspector.search("session-0500")

@@ -16,6 +16,7 @@ import pytest
 import sqlalchemy as sa
 from IPython.core.displaypub import CapturingDisplayPublisher
 from IPython.core.interactiveshell import InteractiveShell
+from IPython.display import display
 
 from tests.conftest import StorageFactory
 from wfnb import SqliteWorkflowStorage, WorkflowStorage
@@ -42,6 +43,10 @@ class Timer:
         for callback in due:
             callback()
 
+    def checks(self, inspector: StateInspector) -> int:
+        """How many of the pending callbacks are the inspector's checks for writes."""
+        return sum(1 for callback in self.pending if callback == inspector.poller.check)
+
 
 @pytest.fixture
 def timer() -> Timer:
@@ -49,13 +54,25 @@ def timer() -> Timer:
 
 
 @pytest.fixture
-def shown(timer: Timer) -> Iterator[Callable[..., StateInspector]]:
-    """Make inspectors as a notebook shows them (the mime bundle is asked for); closed after."""
+def outputs() -> Iterator[list[dict[str, Any]]]:
+    """What the shell publishes (display data, and updates of it by display id)."""
+    shell = InteractiveShell.instance(display_pub_class=CapturingDisplayPublisher)
+    published: list[dict[str, Any]] = shell.display_pub.outputs  # type: ignore[attr-defined]
+    published.clear()
+    yield published
+    published.clear()
+
+
+@pytest.fixture
+def shown(
+    timer: Timer, outputs: list[dict[str, Any]]
+) -> Iterator[Callable[..., StateInspector]]:
+    """Make inspectors as a notebook shows them (``display(inspector)``); closed after."""
     made: list[StateInspector] = []
 
     def make(storage: WorkflowStorage, **kwargs: Any) -> StateInspector:
         inspector = StateInspector(storage, schedule=timer, **kwargs)
-        inspector._repr_mimebundle_()
+        display(inspector)  # type: ignore[no-untyped-call]
         made.append(inspector)
         return inspector
 
@@ -67,13 +84,15 @@ def shown(timer: Timer) -> Iterator[Callable[..., StateInspector]]:
 # -- the storage's change mark -----------------------------------------------------------------
 
 
-def test_last_change_moves_on_save_restore_and_delete(make_storage: StorageFactory) -> None:
+def test_last_change_moves_on_save_restore_delete_and_import(
+    make_storage: StorageFactory, tmp_path: Path
+) -> None:
     storage = make_storage()
     empty = storage.last_change()
-    assert empty == ChangeMark(0, None)
+    assert empty == ChangeMark(None, None, None)
     storage.save("a", {"n": 1}, expected_version=0)
     first = storage.last_change()
-    assert first.sessions == 1 and first.last_update is not None
+    assert first.last_update is not None
     assert storage.last_change() == first  # reading changes nothing
     storage.read("a")
     storage.list_sessions()
@@ -85,13 +104,26 @@ def test_last_change_moves_on_save_restore_and_delete(make_storage: StorageFacto
     third = storage.last_change()
     assert third != second
     storage.save("b", {"n": 1}, expected_version=0)
+    before_delete = storage.last_change()
     storage.delete("b")
-    assert storage.last_change().sessions == 1
+    deleted = storage.last_change()
+    assert deleted != before_delete and deleted.last_delete is not None
+    # an import keeps the sessions' own (older) times: it moves the mark all the same
+    storage.save("old", {"n": 1}, expected_version=0)
+    storage.export_sessions(tmp_path / "old.jsonl", ["old"])
+    storage.delete("old")
+    storage.save("newest", {"n": 1}, expected_version=0)
+    newest = storage.last_change()
+    assert storage.import_sessions(tmp_path / "old.jsonl").imported == ["old"]
+    imported = storage.last_change()
+    assert imported != newest and imported.last_update == newest.last_update
 
 
 def test_last_change_is_one_query_without_states(make_storage: StorageFactory) -> None:
     storage = make_storage()
     storage.save("big", {"blob": "x" * 100_000}, expected_version=0)
+    storage.save("gone", {}, expected_version=0)
+    storage.delete("gone")
     statements: list[str] = []
     engine = storage.db.engine
     sa.event.listen(engine, "before_cursor_execute",
@@ -100,6 +132,7 @@ def test_last_change_is_one_query_without_states(make_storage: StorageFactory) -
     queries = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
     assert len(queries) == 1
     assert "data" not in queries[0].lower().replace("updated_at", "")
+    assert "count(" not in queries[0].lower()  # a count is a scan of every session
 
 
 # -- live refresh --------------------------------------------------------------------------
@@ -111,7 +144,7 @@ def test_a_write_elsewhere_shows_on_the_next_tick(
     storage, other = make_storage(), make_storage()
     storage.save("a", {"n": 1}, expected_version=0)
     inspector = shown(storage, session_id="a", live_interval=2.0)
-    assert timer.delays == [2.0]
+    assert timer.delays == [2.0] and timer.checks(inspector) == 1
     timer.fire()  # nothing changed: nothing re-read
     assert inspector.sessions == ["a"] and "version 1" in inspector.status
     other.save("b", {"n": 1}, expected_version=0)
@@ -120,7 +153,7 @@ def test_a_write_elsewhere_shows_on_the_next_tick(
     assert inspector.sessions == ["a", "b"]
     assert '"n": 2' in inspector.state_text
     assert inspector.status == "session 'a' updated by another writer: now version 2"
-    assert len(timer.pending) == 1  # it keeps checking
+    assert timer.checks(inspector) == 1  # it keeps checking
 
 
 def test_unsaved_text_is_kept_and_save_refuses(
@@ -154,22 +187,43 @@ def test_a_delete_elsewhere_is_reported(
 
 
 def test_no_checks_until_shown_none_after_close_and_interval_zero_is_off(
-    make_storage: StorageFactory, timer: Timer
+    make_storage: StorageFactory, timer: Timer, outputs: list[dict[str, Any]]
 ) -> None:
     storage = make_storage()
     inspector = StateInspector(storage, schedule=timer)
     assert timer.pending == []  # not shown yet
-    inspector._repr_mimebundle_()
-    inspector._repr_mimebundle_()  # shown twice: still one timer
-    assert len(timer.pending) == 1
+    display(inspector)  # type: ignore[no-untyped-call]
+    display(inspector)  # type: ignore[no-untyped-call]  # shown twice: still one timer
+    assert timer.checks(inspector) == 1
     inspector.close()
     assert timer.pending == []
     off = StateInspector(storage, schedule=timer, live_interval=0)
-    off._repr_mimebundle_()
+    display(off)  # type: ignore[no-untyped-call]
     assert timer.pending == []
     off.close()
     with pytest.raises(ValueError, match="live interval"):
         StateInspector(storage, schedule=timer, live_interval=-1)
+
+
+def test_a_hidden_panel_stops_checking_and_checks_at_once_when_shown_again(
+    make_storage: StorageFactory, shown: Callable[..., StateInspector], timer: Timer
+) -> None:
+    storage, other = make_storage(), make_storage()
+    storage.save("a", {"n": 1}, expected_version=0)
+    inspector = shown(storage, session_id="a", live_interval=2.0)
+    timer.fire()
+    assert inspector.poller.checks == 1
+    inspector.view.visibility.value = "hidden"  # as the browser's script types it
+    assert timer.checks(inspector) == 0 and inspector.poller.running
+    other.save("a", {"n": 2}, expected_version=1)
+    for _ in range(3):
+        timer.fire()
+    assert inspector.poller.checks == 1 and '"n": 1' in inspector.state_text
+    inspector.view.visibility.value = "visible"
+    assert timer.checks(inspector) == 1 and timer.delays[-1] == 0  # at once
+    timer.fire()
+    assert inspector.poller.checks == 2 and '"n": 2' in inspector.state_text
+    assert timer.checks(inspector) == 1 and timer.delays[-1] == 2.0  # and on, every 2 s
 
 
 def test_a_failing_check_is_reported_and_retried(
@@ -185,7 +239,7 @@ def test_a_failing_check_is_reported_and_retried(
     monkeypatch.setattr(storage, "last_change", broken)
     timer.fire()
     assert inspector.status == "live refresh failed: database is away"
-    assert len(timer.pending) == 1
+    assert timer.checks(inspector) == 1
 
 
 # -- switching away from unsaved text ------------------------------------------------------
@@ -226,25 +280,38 @@ def test_switching_with_unsaved_text_asks_first(
 XSS = "<img src=x onerror=alert(1)>"
 
 
-def test_the_display_carries_an_escaped_snapshot(
-    make_storage: StorageFactory, timer: Timer
+def test_the_display_carries_an_escaped_snapshot_that_follows_the_panel(
+    make_storage: StorageFactory, shown: Callable[..., StateInspector], timer: Timer,
+    outputs: list[dict[str, Any]],
 ) -> None:
     storage = make_storage()
     storage.save(XSS, {"note": XSS, "big": "y" * 30_000}, expected_version=0,
                  workflow_name="<b>wf</b>")
     storage.save("plain", {"n": 1}, expected_version=0)
-    inspector = StateInspector(storage, session_id=XSS, schedule=timer)
-    bundle = inspector._repr_mimebundle_()
-    assert "application/vnd.jupyter.widget-view+json" in bundle
-    snapshot = bundle["text/html"]
-    assert "<img" not in snapshot and "<b>wf" not in snapshot and "<script" not in snapshot
-    assert "&lt;img src=x onerror=alert(1)&gt;" in snapshot and "&lt;b&gt;wf" in snapshot
-    assert "plain" in snapshot and "page 1 of 1 · 2 sessions" in snapshot
-    assert "a snapshot taken" in snapshot and "more characters not in the snapshot" in snapshot
-    assert len(snapshot) < 25_000
+    inspector = shown(storage, session_id=XSS)
+    widget, snapshot, script = outputs
+    assert "application/vnd.jupyter.widget-view+json" in widget["data"]
+    assert list(snapshot["data"]) == ["text/html"] and list(script["data"]) == [
+        "application/javascript"]
+    display_id = snapshot["transient"]["display_id"]
+    html = snapshot["data"]["text/html"]
+    assert "<img" not in html and "<b>wf" not in html and "<script" not in html
+    assert "&lt;img src=x onerror=alert(1)&gt;" in html and "&lt;b&gt;wf" in html
+    assert "plain" in html and "page 1 of 1 · 2 sessions" in html
+    assert "a snapshot taken" in html and "more characters not in the snapshot" in html
+    assert len(html) < 25_000
+    assert inspector.display.panel_class in script["data"]["application/javascript"]
+    # the page and the selection change: the snapshot output is updated, once per THROTTLE
     inspector.select("plain")
-    assert '&quot;n&quot;: 1' in inspector.snapshot()  # taken again when displayed again
-    inspector.close()
+    inspector.search("pla")
+    timer.fire()
+    (update,) = outputs[3:]
+    assert update["update"] and update["transient"]["display_id"] == display_id
+    assert "&quot;n&quot;: 1" in update["data"]["text/html"]
+    assert "page 1 of 1 · 1 session" in update["data"]["text/html"]
+    assert XSS not in update["data"]["text/html"]
+    timer.fire()  # nothing changed since: nothing published
+    assert len(outputs) == 4
 
 
 def test_the_interval_is_a_magics_setting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

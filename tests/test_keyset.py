@@ -6,6 +6,7 @@ import pytest
 import sqlalchemy as sa
 
 from wfnb import PageCursor, SessionSummary, WorkflowStorage
+from wfnb.storage import _listing
 
 
 def _tie(storage: WorkflowStorage, updated: dict[str, float]) -> None:
@@ -94,3 +95,29 @@ def test_before_the_end_lists_the_last_page(storage: WorkflowStorage) -> None:
     for n in range(5):
         storage.save(f"s{n}", {}, expected_version=0)
     assert _ids(storage.list_sessions(limit=2, before=PageCursor.end())) == ["s1", "s0"]
+
+
+@pytest.mark.parametrize("recent", [3, 5_000])
+def test_a_search_finds_the_same_pages_through_recent_rows_or_the_index(
+    storage: WorkflowStorage, monkeypatch: pytest.MonkeyPatch, recent: int
+) -> None:
+    """A search first looks through the newest RECENT rows, then takes every match: matches
+    among the newest, among the oldest only, or both, page the same either way."""
+    monkeypatch.setattr(_listing, "RECENT", recent)
+    for n in range(30):
+        storage.save(f"{'old' if n < 10 else 'mid' if n < 25 else 'new'}-{n:02d}", {},
+                     expected_version=0)
+    for text, expected in (("old", range(9, -1, -1)), ("new", range(29, 24, -1)),
+                           ("-1", range(19, 9, -1)), ("d-", range(24, -1, -1))):
+        everything = [s.session_id for s in storage.list_sessions(search=text, limit=100)]
+        assert [int(sid[-2:]) for sid in everything] == list(expected), text
+        pages, after = [], None
+        while True:
+            page = storage.list_sessions(search=text, limit=4, after=after)
+            if not page:
+                break
+            pages += [s.session_id for s in page]
+            after = page[-1]
+        assert pages == everything
+        back = storage.list_sessions(search=text, limit=4, before=PageCursor.end())
+        assert [s.session_id for s in back] == everything[-4:]

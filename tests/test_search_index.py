@@ -63,8 +63,9 @@ def _indexes(storage: WorkflowStorage) -> set[str]:
 
 
 def _search_plan(storage: WorkflowStorage, text: str) -> str:
-    """EXPLAIN of the very statement ``list_sessions(search=text)`` runs (seq scans off, as
-    a table of a million rows would make the planner choose)."""
+    """EXPLAIN of the statement ``list_sessions(search=text)`` finds a rare text with (seq
+    scans off, as a table of a million rows would make the planner choose): its first look,
+    through the newest rows, holds less than a page, so it then takes every match."""
     engine = storage.db.engine
     assert engine is not None
     seen: list[tuple[str, Any]] = []
@@ -78,7 +79,8 @@ def _search_plan(storage: WorkflowStorage, text: str) -> str:
         storage.list_sessions(search=text)
     finally:
         sa.event.remove(engine, "before_cursor_execute", record)
-    (statement, parameters), = seen
+    recent, (statement, parameters) = seen
+    assert "recent" in recent[0] and "matches" in statement
     with engine.connect() as conn:
         driver: Any = conn.connection.driver_connection
         with driver.cursor() as cursor:

@@ -1,7 +1,8 @@
 """Notebook 7 (`jupyter notebook`), not only JupyterLab: a ``%%workflow`` cell streams, the state
 inspector shows, a write from another process (this test's) appears in the open panel
-without a click, and a cell that asks is answered in its form. One server and one notebook, to
-keep the browser suite short."""
+without a click, a cell that asks is answered in its form, and scrolled out of sight, the panel
+stops checking until it is back. One server and one notebook, to keep the browser suite
+short."""
 
 from __future__ import annotations
 
@@ -38,6 +39,9 @@ if ask("Approve this outline?", options=["yes", "no"]) == "yes":
 """
 PANEL_CELL = ("%config WorkflowMagics.live_interval = 0.5\n"
               "%workflow_state --db tmp/nb7.db --session-id nb7")
+SPACER_CELL = ("import ipywidgets\n"  # room below the panel, to scroll it out of sight
+               "spacer = ipywidgets.Box(layout=ipywidgets.Layout(height='4000px'))\n"
+               "spacer.add_class('e2e-spacer')\nspacer")
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +57,7 @@ def test_stream_and_live_inspector_in_notebook_7(
     browser: BrowserContext, notebook7: Lab, output_dir: Path
 ) -> None:
     write_notebook(notebook7.root / "nb7.ipynb",
-                   ["%load_ext wfnb", STREAM_CELL, PANEL_CELL, ASK_CELL])
+                   ["%load_ext wfnb", STREAM_CELL, PANEL_CELL, ASK_CELL, SPACER_CELL])
     page: Page = browser.new_page()
     try:
         page.goto(f"{notebook7.url}/notebooks/nb7.ipynb")
@@ -84,6 +88,25 @@ def test_stream_and_live_inspector_in_notebook_7(
         form.locator(".wfnb-status", has_text="done").wait_for()
         assert "the rest, approved" in form.inner_text()
         assert form.get_by_role("button", name="yes").is_disabled()
+        # the snapshot output under the panel is hidden while the panel renders
+        snapshot = page.locator(".wfnb-snapshot")
+        assert snapshot.count() == 1 and not snapshot.is_visible()
+
+        # scrolled out of sight, the panel stops checking: a write does not show ...
+        seen = inspector.locator(".wfnb-visibility input")
+        page.locator(".e2e-spacer").evaluate("e => e.scrollIntoView({block: 'end'})")
+        page.wait_for_function("document.querySelector('.wfnb-visibility input').value "
+                               "=== 'hidden'", timeout=10_000)
+        writer = SqliteWorkflowStorage("notebook_workflows", notebook7.root / "tmp" / "nb7.db")
+        writer.save("while-hidden", {"by": "another process"}, expected_version=0)
+        page.wait_for_timeout(3_000)  # six check intervals
+        assert seen.count() == 1  # the panel is still in the page, not refreshed
+        assert inspector.locator("option", has_text="while-hidden").count() == 0
+        # ... until it is back in sight: then it checks at once
+        inspector.evaluate("e => e.scrollIntoView({block: 'start'})")
+        inspector.locator("option", has_text="while-hidden").wait_for(timeout=5_000)
+        assert seen.input_value() == "visible"
+        writer.close()
     except Exception:
         page.screenshot(path=output_dir / "FAILED-notebook7.png")
         raise

@@ -26,13 +26,14 @@ from wfnb._errors import CorruptStateError
 from wfnb._format import plural, pretty_json
 from wfnb.notebook import _inspector_render as render
 from wfnb.notebook._inspector_actions import EditActions, Selection, action
+from wfnb.notebook._inspector_display import LiveDisplay
 from wfnb.notebook._inspector_history import HistoryActions
 from wfnb.notebook._inspector_live import Poller, Schedule, kernel_schedule
 from wfnb.notebook._inspector_snapshot import snapshot_html
 from wfnb.notebook._inspector_view import InspectorView
 from wfnb.storage import PageCursor, SessionSummary, VersionInfo, WorkflowStorage
 
-COUNT_LIMIT = 100_000  # sessions counted at most: past it, "more than 100,000 sessions"
+COUNT_LIMIT = 1_000  # sessions counted at most: past it, "more than 1,000 sessions"
 
 _live: weakref.WeakSet[StateInspector] = weakref.WeakSet()
 
@@ -90,6 +91,7 @@ class StateInspector:
                              interval=live_interval, schedule=schedule,
                              on_error=lambda error: self._say(
                                  f"live refresh failed: {error}", "error"))
+        self.display = LiveDisplay(self.widget, self.snapshot, schedule)
         self._wire()
         _live.add(self)
         self.refresh()
@@ -119,14 +121,15 @@ class StateInspector:
         v.on_change(v.versions, "value", self._show_version)
         v.on_change(v.compare_box, "value", lambda text: bool(text.strip()) and (
             self.history_actions.show_comparison(text)))
+        v.visibility.observe(lambda change: self.poller.show(change["new"] != "hidden"),
+                             names="value")
 
-    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
-        """The widget, and a static snapshot (text/html) for where widgets cannot render;
-        being shown starts the live checks (see _inspector_live.py)."""
+    def _ipython_display_(self) -> None:
+        """Shown in a notebook: the widget, its static snapshot for where widgets cannot render
+        (kept current) and the script that says whether it is in sight
+        (_inspector_display.py); being shown starts the live checks (_inspector_live.py)."""
         self.poller.start()
-        bundle = self.widget._repr_mimebundle_(**kwargs)
-        bundle["text/html"] = self.snapshot()
-        return bundle
+        self.display.show()
 
     def snapshot(self) -> str:
         """The page and the selected state now, as static escaped HTML
@@ -138,6 +141,7 @@ class StateInspector:
         """Close the panel's widgets and stop refreshing (after runs and live)."""
         _live.discard(self)
         self.poller.stop()
+        self.display.stop()
         self.view.close()
 
     def _say(self, text: str, kind: str = "info") -> None:
@@ -247,16 +251,23 @@ class StateInspector:
 
         A page next to the one shown is a keyset seek from its edge row, the first and last
         pages are seeks from the ends, and a re-read repeats how the page was found: only a
-        jump to a page in the middle counts rows past (OFFSET).
+        jump to a page in the middle counts rows past (OFFSET). One row more than the page is
+        asked for, to know whether a next page exists past the count's cap.
         """
         query, workflow = self._query or None, self._workflow
         counted = self.storage.count_sessions(search=query, workflow_name=workflow,
                                               limit=COUNT_LIMIT + 1)
         self._total, self._more = min(counted, COUNT_LIMIT), counted > COUNT_LIMIT
         shown, self._page = self._page, min(max(self._page, 1), self.pages)
-        self._summaries = self.storage.list_sessions(
-            limit=self.page_size, search=query, workflow_name=workflow,
-            **self._seek(shown == self._page))
+        seek = self._seek(shown == self._page)
+        rows = self.storage.list_sessions(  # none counted: no page to look for (a scan, maybe)
+            limit=self.page_size + 1, search=query, workflow_name=workflow, **seek
+        ) if counted else []
+        if "before" in seek:  # the rows nearest the edge, which is past this page
+            self._summaries = rows[-self.page_size:]
+            has_next = seek["before"] != PageCursor.end()
+        else:
+            self._summaries, has_next = rows[:self.page_size], len(rows) > self.page_size
         v = self.view
         with v.sync():
             v.rows.options = [(render.row_label(s), s.session_id) for s in self._summaries]
@@ -264,8 +275,8 @@ class StateInspector:
             v.rows.value = self.selected if self.selected in self.sessions else None
         v.page_label.value = f"page {self._page} of {self._pages_text} · {self._total_text}"
         v.prev.disabled = self._page <= 1
-        v.next.disabled = self._page >= self.pages and not (
-            self._more and len(self._summaries) == self.page_size)
+        v.next.disabled = not has_next
+        self.display.changed()
 
     def _seek(self, same_page: bool) -> dict[str, Any]:
         """How to find page ``self._page`` (arguments for list_sessions); remembered, so a
@@ -431,6 +442,7 @@ class StateInspector:
             render.runs_html(selection.runs) + render.steps_html(selection.runs, selection.steps)
             if selection.history else ""
         )
+        self.display.changed()
 
     def clear_selection(self) -> None:
         """Select nothing (the session is gone)."""

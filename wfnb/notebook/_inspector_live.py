@@ -4,8 +4,10 @@ Once the panel is displayed, :class:`Poller` asks the storage for its cheap chan
 (``WorkflowStorage.last_change()``: one query, no state read) every ``interval`` seconds, and
 calls back only when the mark moved. It runs on the kernel's own event loop, between the
 messages the kernel handles, so it never blocks a cell, touches widgets from the thread that
-owns them, and waits while a cell runs. Stock ipywidgets does not tell the kernel whether a
-view is on screen, so it polls until the inspector is closed (or ``interval`` is 0).
+owns them, and waits while a cell runs. It pauses while the frontend says the panel is out of
+sight (:meth:`Poller.show`, fed by the small script of _inspector_snapshot.py: scrolled away,
+another tab, a hidden browser tab) and checks at once when it is back; a frontend that runs no
+script (or says nothing) gets checks until the inspector is closed (or ``interval`` is 0).
 
 ``schedule`` is injected (``(delay, callback) -> cancel``) so tests drive it without a kernel.
 """
@@ -55,19 +57,37 @@ class Poller:
         self._schedule = schedule
         self._mark: ChangeMark | None = None
         self._cancel: Cancel | None = None
-
-    @property
-    def running(self) -> bool:
-        return self._cancel is not None
+        self.running = False  # started and not stopped (checking, or paused while hidden)
+        self.visible = True  # as the frontend last said
+        self.checks = 0  # last_change queries made
 
     def start(self) -> None:
         """Start checking (again); the mark is taken now, so only later writes count."""
         if self.running or self.interval == 0:
             return
+        self.running = True
         self._mark = self._storage.last_change()
-        self._cancel = self._schedule(self.interval, self.check)
+        self._next(self.interval)
 
     def stop(self) -> None:
+        self.running = False
+        self._pause()
+
+    def show(self, visible: bool) -> None:
+        """The frontend says whether the panel is in sight: pause the checks while it is not,
+        and check at once when it is back (what changed meanwhile shows then)."""
+        if visible == self.visible:
+            return
+        self.visible = visible
+        self._pause()
+        if visible:
+            self._next(0)
+
+    def _next(self, delay: float) -> None:
+        if self.running and self.visible and self._cancel is None:
+            self._cancel = self._schedule(delay, self.check)
+
+    def _pause(self) -> None:
         if self._cancel is not None:
             self._cancel()
             self._cancel = None
@@ -78,7 +98,9 @@ class Poller:
         A failure goes to ``on_error`` (a timer callback has no caller to raise to), and the
         next tick is scheduled anyway: a database that is briefly away is asked again.
         """
+        self._pause()  # the timer's own tick, or one asked for in between
         try:
+            self.checks += 1
             mark = self._storage.last_change()
             moved = mark != self._mark
             self._mark = mark
@@ -89,5 +111,4 @@ class Poller:
             self._on_error(error)
             return False
         finally:
-            if self._cancel is not None:
-                self._cancel = self._schedule(self.interval, self.check)
+            self._next(self.interval)

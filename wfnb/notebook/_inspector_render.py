@@ -48,6 +48,8 @@ STYLE = """<style>
 .wfnb-inspector pre { margin: 0; max-height: 420px; overflow: auto; }
 .wfnb-inspector table.wfnb-table td, .wfnb-inspector table.wfnb-table th {
   text-align: left; vertical-align: top; padding: 1px 8px; line-height: 1.4; }
+.jp-OutputArea:has(.wfnb-inspector) > .jp-OutputArea-child:has(.wfnb-snapshot) {
+  display: none; }
 </style>"""
 
 

@@ -2,9 +2,9 @@
 reopened without its kernel): the page of sessions and the selected state, every stored string
 escaped (through _inspector_render's helpers), no script and nothing fetched.
 
-It travels as the text/html next to the widget view in the inspector's display data; frontends
-with widgets show the widget, the others this. It is what the panel showed when it was
-displayed, which the heading says (a widget's display is not re-sent as the panel changes).
+It is an output of its own under the widget, re-published as the page or the selection changes
+(_inspector_display.py), so a saved notebook holds what the panel showed last; its heading says
+when that was. Frontends that render the widget hide it.
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ from typing import Any
 import ipywidgets as widgets  # type: ignore[import-untyped]
 
 from wfnb.notebook import _inspector_render as render
+from wfnb.notebook._inspector_display import VISIBILITY_CLASS
 
 
 class InspectorView:
@@ -34,6 +35,10 @@ class InspectorView:
         self.next = w.Button(description="Next", icon="chevron-right")
         self.page_label = w.Label()
         self.status_html = w.HTML()
+        # typed into by the visibility script (_inspector_display.py), never shown
+        self.visibility = w.Text(value="visible", continuous_update=True,
+                                 layout=w.Layout(display="none"))
+        self.visibility.add_class(VISIBILITY_CLASS)
         self.discard_label = w.Label()
         self.discard_yes = w.Button(description="Yes", button_style="danger")
         self.discard_no = w.Button(description="No")
@@ -90,6 +95,7 @@ class InspectorView:
             self.status_html,
             self.discard_row,
             self.tabs,
+            self.visibility,
         ])
         self.widget.add_class("wfnb-inspector")
         self.tabs.observe(lambda _change: self._fill_editor(), names="selected_index")

@@ -30,10 +30,12 @@ def listed_time(seconds: float, what: str, damage: list[str]) -> dt.datetime:
 
 @dataclass(frozen=True)
 class ChangeMark:
-    """What a sessions table looks like from afar (see _watch.py): equal marks, no change."""
+    """What a sessions table looks like from afar (see _watch.py): equal marks, no change.
+    Each is epoch seconds, None when it never happened."""
 
-    sessions: int
-    last_update: float | None  # epoch seconds of the latest save; None when empty
+    last_update: float | None  # the latest save or restore
+    last_delete: float | None  # the latest delete
+    last_import: float | None  # the latest import
 
 
 @dataclass(frozen=True)

@@ -16,10 +16,12 @@ For ``table_name="t"``:
                   was given, as JSON (schema 8)
 - ``t_steps``     one row per step a run executed or was served (see _steps.py): its key,
                   status, output (exact JSON bytes, as states are stored), error, timings
-- ``t_meta``      key/value rows; ``schema_version`` says which migrations have run
+- ``t_meta``      key/value rows; ``schema_version`` says which migrations have run,
+                  ``last_import`` when sessions were last imported (the change mark)
 - ``t_deleted``   one row per deleted session id: the last version it reached (schema 5), so
                   a session created again under that id numbers on from there and a writer
-                  still holding a version of the deleted one can never match the new one
+                  still holding a version of the deleted one can never match the new one;
+                  indexed by ``deleted_at`` (schema 9) for the change mark (_watch.py)
 
 Schema 4 indexes session ids for substring search (PostgreSQL: a pg_trgm GIN index; SQLite:
 an FTS5 trigram table ``t_search`` kept by triggers); where that cannot be created (no privilege
@@ -155,6 +157,7 @@ class Tables:
             sa.Column("session_id", sa.Text, primary_key=True),
             sa.Column("version", sa.Integer, nullable=False),  # the deleted session's last
             sa.Column("deleted_at", sa.Float, nullable=False),
+            sa.Index(f"ix_{name}_deleted_at", "deleted_at"),  # schema 9: the change mark
         )
         return cls(name, sessions, versions, runs, meta, steps, deleted)
 
@@ -204,6 +207,12 @@ def _add_run_questions_v8(conn: sa.Connection, tables: Tables) -> None:
             index.create(conn, checkfirst=True)
 
 
+def _index_deletes_v9(conn: sa.Connection, tables: Tables) -> None:
+    """The latest delete is an index lookup, for the cheap change mark (see _watch.py)."""
+    for index in tables.deleted.indexes:
+        index.create(conn, checkfirst=True)
+
+
 def _add_steps_v3(conn: sa.Connection, tables: Tables) -> None:
     """Steps: one row per ``@step`` call of a run (see _steps.py)."""
     tables.steps.create(conn, checkfirst=True)
@@ -241,7 +250,7 @@ Migration = Callable[[sa.Connection, Tables], None]
 MIGRATIONS: list[tuple[int, Migration]] = [
     (1, _create_v1), (2, _add_run_tokens_v2), (3, _add_steps_v3), (4, _add_trigram_search_v4),
     (5, _add_deleted_v5), (6, _add_run_owner_v6), (7, _add_fork_origin_v7),
-    (8, _add_run_questions_v8),
+    (8, _add_run_questions_v8), (9, _index_deletes_v9),
 ]
 
 

@@ -6,7 +6,9 @@ are folded by the database (``lower`` on SQLite, which folds ASCII only; ``trans
 PostgreSQL, whose ``lower``/``ILIKE`` would follow the server's locale), so SQLite and
 PostgreSQL list the same sessions. On PostgreSQL the folded id has a pg_trgm GIN index
 (schema 4, :func:`trigram_index_sql`), so a search is an index lookup rather than a scan of
-every row; the ``LIKE`` above stays the rule (trigrams only narrow the rows it checks).
+every row (the ``LIKE`` rechecks what the trigrams found). On SQLite an FTS5 trigram table
+finds the ids (:func:`narrowed`); text under three characters, which trigrams cannot find, is
+matched by the ``LIKE`` alone, a scan.
 
 Text that no id can hold (NUL, a lone surrogate) is refused rather than matched: SQLite would
 cut the pattern at a NUL and match every session.
@@ -56,20 +58,21 @@ def _folded(column: sa.ColumnElement[str], dialect: str) -> sa.ColumnElement[str
     return sa.func.lower(column)
 
 
-def narrowed(
-    sessions: sa.Table, search_table: str, text: str
-) -> list[sa.ColumnElement[bool]]:
-    """SQLite: the rows whose folded id holds ``text``, found in the FTS5 trigram table (a
-    lookup, not a scan); none for text under three characters, which trigrams cannot find
-    (those searches scan, bounded by the page's LIMIT). The ``LIKE`` still decides."""
-    folded = text.translate(_FOLD)
-    if len(folded) < 3:
-        return []
+def trigram_served(text: str) -> bool:
+    """Whether a trigram index can find ``text`` (three characters or more; shorter text scans)."""
+    return len(text) >= 3
+
+
+def narrowed(sessions: sa.Table, search_table: str, text: str) -> sa.ColumnElement[bool]:
+    """SQLite: the rows whose folded id holds ``text`` (three characters or more), found in the
+    FTS5 trigram table: a lookup, not a scan. A trigram phrase matches exactly the ids that
+    contain it (folded as :func:`contains` folds), so no ``LIKE`` rechecks them."""
+    folded = check_text(text, "search text").translate(_FOLD)
     phrase = '"' + folded.replace('"', '""') + '"'
     table = sa.table(search_table, sa.column("rowid"))
     hits = sa.select(table.c.rowid).where(sa.literal_column(f'"{search_table}"').op("MATCH")(
         phrase))
-    return [sa.literal_column(f'"{sessions.name}".rowid').in_(hits)]
+    return sa.literal_column(f'"{sessions.name}".rowid').in_(hits)
 
 
 def sqlite_search_sql(table: str) -> list[str]:

@@ -158,8 +158,8 @@ class WorkflowStorage:
                                        workflow_name=workflow_name, limit=limit)
 
     def last_change(self) -> ChangeMark:
-        """A cheap mark of the table (session count, latest save time): a different mark
-        than before means another writer (kernel, process, CLI) changed it (see _watch.py)."""
+        """A cheap mark of the table (latest save, delete and import times: index lookups): a
+        different mark than before means a writer (kernel, process, CLI) changed it (_watch.py)."""
         return _watch.last_change(self._database)
 
     def workflow_names(self) -> list[str]:

@@ -29,7 +29,7 @@ from wfnb._errors import (
     StorageError,
 )
 from wfnb._format import noun
-from wfnb.storage import _steps
+from wfnb.storage import _steps, _watch
 from wfnb.storage._codec import MAX_DEPTH, decode_state, may_hold_tags
 from wfnb.storage._database import Database, Transaction, jsonb_copy
 from wfnb.storage._listing import all_session_ids, chunks, existing_sessions
@@ -227,6 +227,8 @@ def import_sessions(
                     )
                 else:
                     existing.append(record)
+            if outcomes["imported"]:  # their own times do not move the change mark: this does
+                _watch.note_import(tx)
     except StorageError as exc:
         if isinstance(exc.__cause__, sa.exc.IntegrityError):  # written meanwhile (PostgreSQL)
             raise ImportConflictError(
