@@ -53,6 +53,7 @@ $(VENV)/.bench-installed: $(INSTALLED)
 bench: $(VENV)/.bench-installed
 	$(BIN)/python bench/storage.py
 	$(BIN)/python bench/steps.py
+	$(BIN)/python bench/ask.py
 	$(BIN)/python bench/stream.py
 
 bench-stream: $(INSTALLED)
