@@ -17,7 +17,7 @@ import itertools
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +37,7 @@ class Approval(Workflow):
     def draft(self, topic: str) -> dict[str, str]:
         return {"topic": topic, "text": OUTPUT}
 
-    def run(self, topic: str) -> Iterator[str]:
+    def run(self, topic: str) -> Any:  # the wrapped run yields RunResponses
         draft = self.draft(topic)
         self.session_state["draft"] = draft["text"]
         yield draft["topic"]

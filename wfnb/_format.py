@@ -6,12 +6,8 @@ import contextlib
 import datetime as dt
 import difflib
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
 
 import orjson
-
-if TYPE_CHECKING:  # a leaf: records are only read here, never imported at run time
-    from wfnb.storage import RunRecord
 
 
 def when(moment: dt.datetime | None) -> str:
@@ -96,18 +92,3 @@ def tokens(input_tokens: int | None, output_tokens: int | None) -> str:
 def shown_value(value: object) -> str:
     """A stored value in one line: a string as itself, anything else as its JSON."""
     return value if isinstance(value, str) else orjson.dumps(value).decode()
-
-
-def dialogue(run: RunRecord) -> str:
-    """A run's answers (``question: answer (by)``), then the question it waits for, if any."""
-    said = [f"{clip(done.question, 30)}: {clip(shown_value(done.answer), 20)} ({done.by})"
-            for done in run.answers]
-    question = run.question
-    if question is not None and any(done.key == question.key for done in run.answers):
-        said.append("answered: its next run goes on")
-    elif question is not None:
-        options = question.options
-        choices = (f" [{' / '.join(clip(shown_value(o), 12) for o in options)}]" if options
-                   else "")
-        said.append(f"waits: {clip(question.text, 40)}{choices}")
-    return "; ".join(said)

@@ -22,7 +22,6 @@ from wfnb._files import atomic_write
 from wfnb._format import (
     clip,
     damaged,
-    dialogue,
     duration,
     json_diff,
     plural,
@@ -255,7 +254,7 @@ def runs(args: argparse.Namespace, storage: WorkflowStorage, console: Console) -
           duration(r.ended_at - r.started_at if r.ended_at else None),
           tokens(r.input_tokens, r.output_tokens),
           clip(damaged(orjson.dumps(r.input).decode() if r.input is not None else "",
-                       r.damaged)), clip(r.error), dialogue(r)]
+                       r.damaged)), clip(r.error), r.dialogue()]
          for r in records],
         numeric=(2, 4, 5),
     )

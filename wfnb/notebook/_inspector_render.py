@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 
 from wfnb._errors import UnstorableStateError
-from wfnb._format import clip, damaged, dialogue, duration, json_diff, size, tokens, when
+from wfnb._format import clip, damaged, duration, json_diff, size, tokens, when
 from wfnb.storage import (
     TAG,
     EncodedState,
@@ -198,7 +198,7 @@ def runs_html(runs: Sequence[RunRecord]) -> str:
             tokens(run.input_tokens, run.output_tokens), run.run_id[:8],
             clip(damaged(orjson.dumps(run.input).decode() if run.input is not None else "",
                          run.damaged), EXCERPT),
-            clip(run.output or "", EXCERPT), clip(run.error or "", EXCERPT), dialogue(run),
+            clip(run.output or "", EXCERPT), clip(run.error or "", EXCERPT), run.dialogue(),
         ])
     return table_html(
         ["status", "started", "took", "version", "tokens", "run", "input", "output", "error",

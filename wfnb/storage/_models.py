@@ -7,6 +7,8 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
+from wfnb._format import clip, shown_value
+
 
 def timestamp(seconds: float) -> dt.datetime:
     """A stored epoch time as an aware UTC datetime."""
@@ -157,6 +159,26 @@ class RunRecord:
     question: Question | None = field(default=None, kw_only=True)
     answers: tuple[Answer, ...] = field(default=(), kw_only=True)
     damaged: str | None = field(default=None, kw_only=True)  # what in the row cannot be read
+
+    @property
+    def answered(self) -> bool:
+        """Whether the question the run waits for has its answer (the next run goes on)."""
+        question = self.question
+        return question is not None and any(done.key == question.key for done in self.answers)
+
+    def dialogue(self) -> str:
+        """The answers in one line (``question: answer (by)``), then the question the run
+        waits for, if any: for listings (the CLI's runs, the inspector's Runs tab)."""
+        said = [f"{clip(done.question, 30)}: {clip(shown_value(done.answer), 20)} ({done.by})"
+                for done in self.answers]
+        if self.answered:
+            said.append("answered: its next run goes on")
+        elif self.question is not None:
+            options = self.question.options
+            choices = (f" [{' / '.join(clip(shown_value(o), 12) for o in options)}]" if options
+                       else "")
+            said.append(f"waits: {clip(self.question.text, 40)}{choices}")
+        return "; ".join(said)
 
 
 @dataclass(frozen=True)
