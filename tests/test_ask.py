@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +17,6 @@ import orjson
 import pytest
 import sqlalchemy as sa
 
-import wfnb
 from tests.conftest import StorageFactory
 from tests.test_cli import Run, run_wfnb
 from tests.test_steps import CALLS, no_calls  # noqa: F401 (CALLS cleared around each test)
@@ -110,13 +111,13 @@ def test_answers_that_cannot_be_taken_are_refused_clearly(storage: WorkflowStora
     with pytest.raises(RunNotWaitingError, match="session 's' has no run waiting"):
         wf.resume("yes")
     list(wf.run(topic="pasta"))
-    with pytest.raises(AnswerRefusedError, match=r"'maybe' is not an answer .* one of 'yes', 'no'"):
+    with pytest.raises(AnswerRefusedError, match=r"'maybe' is not an answer .* \"yes\", \"no\""):
         wf.resume("maybe")
     storage.answer("s", "yes", by="cli")
     with pytest.raises(AnswerRefusedError, match=r"answered already .*by cli") as twice:
         storage.answer("s", "no")
     assert twice.value.answered_already
-    with pytest.raises(AnswerRefusedError, match="cannot be stored"):
+    with pytest.raises(AnswerRefusedError, match="is of type object, not plain JSON"):
         storage.answer("s", object())
     list(wf.resume())  # the recorded answer is taken: now at the second question
     list(wf.resume("ok"))
@@ -322,22 +323,6 @@ def test_a_run_cannot_swallow_its_question(storage: WorkflowStorage) -> None:
     assert storage.runs("b")[0].status == "waiting"
 
 
-def test_inline_ask_and_wfnb_ask(storage: WorkflowStorage) -> None:
-    @step
-    def check(text: str) -> str:
-        return f"{text}:{wfnb.ask('Fine?', options=['ok'])}"  # a step function outside a class
-
-    class Uses(Workflow):
-        def run(self) -> Any:
-            return check("t")
-
-    wf = Uses(session_id="s", storage=storage)
-    assert wf.run().event == "RunPaused"
-    assert wf.resume("ok").content == "t:ok"
-    with pytest.raises(RuntimeError, match="outside a run"):
-        wfnb.ask("Now?")
-
-
 def test_ask_is_refused_where_no_answer_can_come(storage: WorkflowStorage) -> None:
     class NoStorage(Workflow):
         def run(self) -> Any:
@@ -499,3 +484,109 @@ def test_wfnb_answer_takes_the_default_and_a_run(cli: Run, storage: WorkflowStor
     assert [a.answer for a in storage.runs("s")[0].answers] == ["none"]
     assert Free(session_id="s", storage=storage).run(0).content == "free text"
     assert cli("answer", "s", "x", "--run", newer.run_id).returncode == 3
+
+
+# -- what the review found -----------------------------------------------------------------
+
+
+def test_only_plain_json_is_asked_or_answered_and_compared_as_json(
+    storage: WorkflowStorage,
+) -> None:
+    class Choice(Workflow):
+        def run(self, options: Any) -> Any:
+            return self.ask("Pick?", options=options)
+
+    for options, error in (((1, 2), None), ([(1, 2), 3], "options\\[0\\] is of type tuple"),
+                           ("yes", "options is a list of answers"),
+                           ([dt.date(2020, 1, 1)], "is of type date")):
+        if error is None:
+            assert Choice(session_id="ok", storage=storage).run(options).event == "RunPaused"
+            continue
+        with pytest.raises(TypeError, match=error):
+            Choice(session_id="bad", storage=storage).run(options)
+    flags = Choice(session_id="flags", storage=storage)
+    flags.run([True, False])
+    with pytest.raises(AnswerRefusedError, match="not an answer"):
+        flags.resume(1)  # 1 == True in Python, not in JSON
+    with pytest.raises(AnswerRefusedError, match="of type Decimal"):
+        flags.resume(Decimal("1"))
+    assert flags.resume(True).content is True
+
+
+def test_an_old_paused_response_cannot_answer_a_newer_question(storage: WorkflowStorage) -> None:
+    first = list(Outline(session_id="s", storage=storage).run(topic="pasta"))[-1]
+    assert first.resume is not None
+    list(first.resume("yes"))  # the run now asks "Which tone?"
+    with pytest.raises(AnswerRefusedError, match=r"was for an earlier question; .*notes"):
+        first.resume("formal")
+
+
+def test_after_a_restart_the_run_is_called_with_exactly_its_arguments(
+    storage: WorkflowStorage,
+) -> None:
+    class Client:
+        def complete(self, prompt: str) -> str:
+            return "ok:" + prompt
+
+    class Exact(Workflow):
+        def run(self, day: dt.date, pair: tuple[int, int], *more: str, **extra: int) -> Any:
+            answer = self.ask("Go?")
+            return f"{day!r} {pair!r} {more!r} {extra!r} {answer}"
+
+    class WithClient(Workflow):
+        def run(self, client: Client, topic: str) -> Any:
+            return client.complete(topic + str(self.ask("Go?")))
+
+    class AsyncOnly(Workflow):
+        async def arun(self, topic: str) -> Any:
+            return f"{topic}:{self.ask('Go?')}"
+
+    Exact(session_id="exact", storage=storage).run(dt.date(2024, 5, 1), (1, 2), "x", k=3)
+    assert Exact(session_id="exact", storage=storage).resume("y").content == (
+        "datetime.date(2024, 5, 1) (1, 2) ('x',) {'k': 3} y")
+    WithClient(session_id="client", storage=storage).run(Client(), "t")
+    fresh = WithClient(session_id="client", storage=storage)
+    with pytest.raises(TypeError, match="pass the arguments again"):
+        fresh.resume("!")
+    assert storage.waiting_runs("client")[0].answers == ()  # refused before answering
+    assert fresh.resume("!", arguments={"client": Client(), "topic": "t"}).content == "ok:t!"
+    asyncio.run(AsyncOnly(session_id="async", storage=storage).arun("a"))
+    assert asyncio.run(AsyncOnly(session_id="async", storage=storage).resume("y")).content == (
+        "a:y")
+
+
+def test_answers_outlive_a_continued_run_that_fails(storage: WorkflowStorage) -> None:
+    class Flaky(Workflow):
+        fail: bool = True
+
+        def run(self) -> Any:
+            answer = self.ask("Ship?", options=["yes", "no"])
+            if self.fail:
+                raise RuntimeError("transient")
+            return answer
+
+    Flaky(session_id="s", storage=storage).run()
+    storage.answer("s", "yes")
+    with pytest.raises(RuntimeError, match="transient"):
+        Flaky(session_id="s", storage=storage).run()
+    assert Flaky(session_id="s", storage=storage, fail=False).run().content == "yes"
+    [run] = storage.runs("s")  # the same run, taken over again, not asked again
+    assert run.status == "completed" and [a.answer for a in run.answers] == ["yes"]
+
+
+def test_wfnb_answer_names_what_is_wrong_and_reads_json_options(
+    cli: Run, storage: WorkflowStorage
+) -> None:
+    class Dicts(Workflow):
+        def run(self) -> Any:  # asks before any state is saved: the session has runs only
+            return self.ask("Which?", options=[{"a": 1}, None, "1", 1])
+
+    Dicts(session_id="d", storage=storage).run()
+    unknown = cli("answer", "d", "x", "--run", "bogus")
+    assert unknown.returncode == 1 and "session 'd' has no run 'bogus'" in unknown.stderr
+    assert cli("answer", "d", '{"a": 1}').returncode == 0  # an option read as JSON
+    assert storage.runs("d")[0].answers[0].answer == {"a": 1}
+    run_id = storage.runs("d")[0].run_id
+    assert Dicts(session_id="d", storage=storage).run().content == {"a": 1}
+    done = cli("answer", "d", "x", "--run", run_id)
+    assert done.returncode == 3 and "it is completed, not waiting" in done.stderr

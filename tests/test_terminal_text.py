@@ -17,7 +17,7 @@ import pytest
 
 from tests.test_cli import ROOT, run_wfnb
 from wfnb import WorkflowStorage
-from wfnb.cli._output import visible
+from wfnb._format import visible
 
 # a window title (OSC 0), a screen clear, a clipboard write (OSC 52), a carriage return over the
 # line, C1 CSI, DEL, NEL, and bidi controls: override, isolate, marks
@@ -124,3 +124,17 @@ def test_visible_escapes_each_kind_once() -> None:
                       json=True)
     assert "\n" in as_json and orjson.loads(as_json) == {"k": "\u202e\x85"}
     assert "\u202e" not in as_json and "\x85" not in as_json
+
+
+def test_a_stream_shown_in_a_terminal_is_escaped_but_keeps_its_lines(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from wfnb.notebook._live import RunInfo, TextView
+
+    view = TextView(RunInfo(workflow="w", session_id="s\x1b[1m"))
+    view.add("line one\n\tindented \x1b[31mred\x1b[0m \u202eevil\n")
+    view.finish("done")
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\u202e" not in out
+    assert "line one\n\tindented \\x1b[31mred\\x1b[0m \\u202eevil\n" in out
+    assert "session s\\x1b[1m" in out

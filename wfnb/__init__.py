@@ -33,7 +33,7 @@ from wfnb._errors import (
 )
 from wfnb._events import RunEvent, RunResponse, ToolCall, Usage
 from wfnb._steps import step
-from wfnb._workflow import Workflow, ask, logger
+from wfnb._workflow import Workflow, logger
 from wfnb.storage import (
     Answer,
     ImportReport,
@@ -96,7 +96,6 @@ __all__ = [
     "WorkflowBusyError",
     "WorkflowRunError",
     "WorkflowStorage",
-    "ask",
     "load_ipython_extension",
     "logger",
     "register_chunk_adapter",

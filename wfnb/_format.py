@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import difflib
+import re
 from collections.abc import Iterator
 
 import orjson
@@ -92,3 +93,34 @@ def tokens(input_tokens: int | None, output_tokens: int | None) -> str:
 def shown_value(value: object) -> str:
     """A stored value in one line: a string as itself, anything else as its JSON."""
     return value if isinstance(value, str) else orjson.dumps(value).decode()
+
+
+# C0 controls (ESC, CR, BEL...), DEL and C1 controls (CSI, OSC...), then the bidi controls that
+# reorder what follows (ALM, LRM/RLM, embeddings and overrides, isolates) and the line and
+# paragraph separators
+_CONTROLS = r"\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069"
+_HIDDEN = re.compile(f"[{_CONTROLS}]")
+_HIDDEN_IN_JSON = re.compile(f"(?!\n)[{_CONTROLS}]")  # a newline there is layout, not text
+_HIDDEN_BUT_LAYOUT = re.compile(f"(?![\n\t])[{_CONTROLS}]")  # streamed text: lines kept
+
+
+def visible(text: str, *, json: bool = False, layout: bool = False) -> str:
+    """``text`` with control and bidi characters written as escapes: ``\\x1b``, ``\\u202e``.
+
+    ``json``: ``text`` is JSON, whose newlines are layout (kept) and whose escapes must be
+    ``\\uXXXX``, so it stays valid and means the same. A backslash already in the text is left as
+    it is (``--json`` tells the two apart). ``layout``: newlines and tabs are kept (a stream
+    written to a terminal).
+    """
+    if json:
+        return _HIDDEN_IN_JSON.sub(_json_escape, text)
+    return (_HIDDEN_BUT_LAYOUT if layout else _HIDDEN).sub(_escape, text)
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def _json_escape(match: re.Match[str]) -> str:
+    return f"\\u{ord(match.group()):04x}"

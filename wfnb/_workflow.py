@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextvars
 import functools
 import hashlib
 import inspect
@@ -64,7 +63,10 @@ from wfnb.storage import (
     encode_state,
     join_parts,
     merge_or_conflict,
+    not_plain_json,
     parts_of,
+    recorded_input,
+    same_json,
 )
 
 logger = logging.getLogger("wfnb")
@@ -72,20 +74,6 @@ logger = logging.getLogger("wfnb")
 _Body = TypeVar("_Body", bound=Callable[..., Any])
 _STOPS = (KeyboardInterrupt, asyncio.CancelledError)  # a run stopped from outside: interrupted
 _NO_ANSWER: Any = object()
-_current_run: contextvars.ContextVar[_Run | None] = contextvars.ContextVar(
-    "wfnb_run", default=None)
-
-
-def ask(question: str, options: list[Any] | None = None, default: Any = None) -> Any:
-    """``Workflow.ask`` for the run this code runs in (a step function outside the class, an
-    inline ``%%workflow`` cell); in a thread of the run's, call the workflow's own ``ask``."""
-    run = _current_run.get()
-    if run is None:
-        raise RuntimeError(
-            "wfnb.ask() is called outside a run: call it while a workflow runs (in a thread "
-            "the run started, use self.ask on the workflow)"
-        )
-    return run.ask(question, options, default)
 
 
 class Workflow:
@@ -198,42 +186,54 @@ class Workflow:
         return waiting[0].question if waiting else None
 
     def resume(self, answer: Any = _NO_ANSWER, *, run_id: str | None = None,
-               by: str | None = None) -> Any:
+               by: str | None = None, arguments: dict[str, Any] | None = None,
+               question: Question | None = None) -> Any:
         """Answer the question the session's waiting run asked (the newest, or ``run_id``)
         and continue that run; returns what ``run()`` returns (stream it as a run).
 
         Without ``answer``: an answer recorded already (``wfnb answer``), else the question's
-        default. RunNotWaitingError if no run waits; AnswerRefusedError if the answer is not
-        one of the options, or none is given and there is no default. ``by`` says who answered
-        (default: this user).
+        default. The run is called as this instance called it, else with its recorded input
+        (after a restart), or with ``arguments`` (by parameter name) when that input holds a
+        value JSON cannot keep. ``question`` (a RunPaused's): refuse if the run now asks
+        another. RunNotWaitingError if no run waits; AnswerRefusedError if the answer is not
+        one of the options, none is given and there is no default, or the question moved on.
+        ``by`` says who answered (default: this user).
         """
         if self.storage is None:
             raise RunNotWaitingError(f"workflow {self.name!r} has no storage: no run can wait")
         waiting = _waiting_run(self.storage, self.session_id, run_id)
-        question = waiting.question
-        assert question is not None, "a waiting run has a question"
-        answered = any(done.key == question.key for done in waiting.answers)
-        if answer is _NO_ANSWER and not answered:
-            if question.default is None:
+        pending = waiting.question
+        assert pending is not None, "a waiting run has a question"
+        method, args, kwargs = self._call_again(waiting, arguments)
+        if answer is _NO_ANSWER and not waiting.answered:
+            if pending.default is None:
                 raise AnswerRefusedError(
                     f"session {self.session_id!r}, run {waiting.run_id} waits for an answer to "
-                    f"{question.text!r} and has no default: pass one, resume(answer)"
+                    f"{pending.text!r} and has no default: pass one, resume(answer)"
                 )
-            answer = question.default
+            answer = pending.default
         if answer is not _NO_ANSWER:
-            self.storage.answer(self.session_id, answer, run_id=waiting.run_id, by=by)
-        paused = self._paused
-        if paused is not None and paused[0] == waiting.run_id:
-            method, args, kwargs = paused[1], paused[2], paused[3]
-        elif isinstance(waiting.input, dict):  # after a restart: the input as recorded
-            method, args, kwargs = self.run, (), dict(waiting.input)
-        else:
-            raise RunNotWaitingError(
-                f"session {self.session_id!r}, run {waiting.run_id}: its input was recorded as "
-                f"{waiting.input!r}, which cannot be passed again; call run() with the same "
-                "arguments to continue it"
-            )
+            self.storage.answer(self.session_id, answer, run_id=waiting.run_id, by=by,
+                                question_key=question.key if question is not None else None)
         return _continuing(self, waiting.run_id, method, args, kwargs)
+
+    def _call_again(
+        self, waiting: RunRecord, arguments: dict[str, Any] | None
+    ) -> tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]:
+        """How to call the waiting run again: as this instance called it, else with
+        ``arguments`` or the input its record keeps exactly."""
+        paused = self._paused
+        if arguments is None and paused is not None and paused[0] == waiting.run_id:
+            return paused[1], paused[2], paused[3]
+        method = self.arun if type(self).run is Workflow.run else self.run
+        given = arguments if arguments is not None else recorded_input(waiting)
+        if given is None:
+            raise TypeError(
+                f"session {self.session_id!r}, run {waiting.run_id}: its input holds a value "
+                f"JSON cannot keep ({waiting.input!r}); pass the arguments again: "
+                "resume(answer, arguments={name: value, ...})"
+            )
+        return (method, *_call_from(method, given))
 
     # -- persistence ---------------------------------------------------------------------------
 
@@ -350,10 +350,10 @@ class _Run:
         self.answers: dict[str, Answer] = {}  # by question key: the answers the run was given
         self._asked: dict[str, int] = {}  # how many times each question was asked
         self._ask_lock = threading.Lock()  # branches of a run may ask from several threads
-        self._context: contextvars.Token[_Run | None] | None = None
         try:
-            bound = inspect.signature(body).bind(workflow, *args, **kwargs).arguments
-            self.input = dict(list(bound.items())[1:])
+            bound = inspect.signature(body).bind(workflow, *args, **kwargs)
+            bound.apply_defaults()  # run() and run(x=<its default>) are the same input
+            self.input = dict(list(bound.arguments.items())[1:])
         except TypeError:
             self.input = {"args": list(args), "kwargs": kwargs}
 
@@ -376,7 +376,6 @@ class _Run:
                     run_id=self.run_id, refreshed=wf._refreshed, numbered_from=done,
                 ).open(wf)
             wf.run_id = self.run_id
-            self._context = _current_run.set(self)
         except BaseException:
             wf._release()
             raise
@@ -387,13 +386,17 @@ class _Run:
         if not isinstance(text, str) or not text.strip():
             raise ValueError(f"ask() needs the question as non-empty text, not {text!r}")
         if options is not None:
+            if isinstance(options, (str, bytes, dict)) or not hasattr(options, "__iter__"):
+                raise TypeError(f"ask({text!r}): options is a list of answers, not {options!r}")
             options = list(options)
             if not options:
                 raise ValueError(f"ask({text!r}): options is empty; pass None for free text")
-            if default is not None and default not in options:
+            if default is not None and not any(same_json(default, o) for o in options):
                 raise ValueError(f"ask({text!r}): default {default!r} is not one of the options")
-        encode_state({"options": options, "default": default},
-                     root=f"ask({text!r}) ")  # refuse what cannot be stored, now
+        for value, what in ((options, "options"), (default, "default")):
+            reason = not_plain_json(value, what)
+            if reason is not None:  # it would come back as something else (a tuple as a list)
+                raise TypeError(f"ask({text!r}): {reason}")
         identity = encode_state({"text": text, "options": options}).document
         with self._ask_lock:
             self._asked[identity.decode()] = times = self._asked.get(identity.decode(), 0) + 1
@@ -416,7 +419,7 @@ class _Run:
         wf = self.workflow
         response = self.stamp(RunResponse(
             content=question.text, event=RunEvent.run_paused, question=question,
-            resume=functools.partial(wf.resume, run_id=self.run_id)))
+            resume=functools.partial(wf.resume, run_id=self.run_id, question=question)))
         wf.write_to_storage()
         self.completion_handed_out = True
         return response
@@ -461,9 +464,6 @@ class _Run:
     ) -> None:
         wf = self.workflow
         status, message = "completed", None
-        if self._context is not None:
-            with contextlib.suppress(ValueError):  # left in another context (an async run)
-                _current_run.reset(self._context)
         try:
             if kind is None or (kind is GeneratorExit and self.completion_handed_out):
                 try:
@@ -495,8 +495,8 @@ class _Run:
                         question=self.question if status == "waiting" else None,
                     )
             except StorageError as failure:
-                if kind is None and status == "completed":
-                    raise
+                if kind is None and status in ("completed", "waiting"):
+                    raise  # a question nobody could answer must not look asked
                 # The run's own error (or its final save's) is on its way out: it stays the one
                 # raised, rather than being replaced by this consequence of the same outage.
                 logger.warning("session %r: run %s ended %s but could not be recorded: %s",
@@ -569,6 +569,31 @@ def _asked(error: BaseException) -> bool:
     if sys.version_info >= (3, 11) and isinstance(error, BaseExceptionGroup):  # noqa: F821
         return all(_asked(inner) for inner in error.exceptions)
     return isinstance(error, WaitingForAnswer)
+
+
+def _call_from(
+    method: Callable[..., Any], arguments: dict[str, Any]
+) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """Positional and keyword arguments that bind to ``method`` as ``arguments`` (a run's
+    input, by parameter name: ``*args`` and ``**kwargs`` under their own names)."""
+    parameters = inspect.signature(method).parameters.values()
+    spread = any(p.kind is p.VAR_POSITIONAL for p in parameters)
+    args: list[Any] = []
+    kwargs: dict[str, Any] = {}
+    for parameter in parameters:
+        if parameter.name not in arguments:
+            continue
+        value = arguments[parameter.name]
+        if parameter.kind is parameter.VAR_POSITIONAL:
+            args.extend(value)
+        elif parameter.kind is parameter.VAR_KEYWORD:
+            kwargs.update(value)
+        elif parameter.kind is parameter.POSITIONAL_ONLY or (
+                spread and parameter.kind is parameter.POSITIONAL_OR_KEYWORD):
+            args.append(value)
+        else:
+            kwargs[parameter.name] = value
+    return tuple(args), kwargs
 
 
 def _waiting_run(storage: WorkflowStorage, session_id: str, run_id: str | None) -> RunRecord:

@@ -28,10 +28,11 @@ from wfnb._format import (
     shown_value,
     size,
     tokens,
+    visible,
     when,
 )
 from wfnb.cli._exits import CONFLICT, NOT_FOUND, OK, USAGE, CliError
-from wfnb.cli._output import Console, visible
+from wfnb.cli._output import Console
 from wfnb.cli._paths import lookup
 from wfnb.cli._progress import progress
 from wfnb.storage import (
@@ -40,6 +41,7 @@ from wfnb.storage import (
     WorkflowStorage,
     check_export_file,
     encode_state,
+    same_json,
 )
 
 _STATUS_STYLES = {"completed": "green", "failed": "red", "interrupted": "yellow", "running": "cyan",
@@ -267,29 +269,48 @@ def answer(args: argparse.Namespace, storage: WorkflowStorage, console: Console)
     waiting = [run for run in storage.waiting_runs(args.session)
                if args.run in (None, run.run_id)]
     if not waiting or waiting[0].question is None:
-        if storage.read(args.session) is None:
+        runs = storage.runs(args.session)
+        if not runs and storage.read(args.session) is None:
             raise _no_session(storage, args.session)
-        which = f"run {args.run!r}" if args.run else "no run"
-        raise CliError(f"session {args.session!r}: {which} waiting for an answer "
-                       "(see 'wfnb runs SESSION')", NOT_FOUND if not args.run else CONFLICT)
+        if args.run is None:
+            raise CliError(f"session {args.session!r} has no run waiting for an answer (see "
+                           "'wfnb runs SESSION')", NOT_FOUND)
+        found = next((run for run in runs if run.run_id == args.run), None)
+        if found is None:
+            raise CliError(f"session {args.session!r} has no run {args.run!r}", NOT_FOUND)
+        raise CliError(f"session {args.session!r}, run {args.run}: it is {found.status}, not "
+                       "waiting for an answer", CONFLICT)
     question = waiting[0].question
     given: object
     if args.text is None:
         if question.default is None:
-            raise CliError(f"{question.text!r} has no default: give the answer as TEXT", USAGE)
+            raise CliError(f"{clip(question.text, 80)!r} has no default: give the answer as "
+                           "TEXT", USAGE)
         given = question.default
-    elif question.options is not None:  # the option whose text is TEXT (options may be numbers)
-        given = next((o for o in question.options if shown_value(o) == args.text), args.text)
+    elif question.options is not None:
+        given = _option(question.options, args.text)
     else:
         given = args.text
     run = storage.answer(args.session, given, run_id=waiting[0].run_id, by=args.by)
     if args.json:
         console.json(run.answers[-1])
         return OK
-    console.line(f"session {args.session!r}, run {run.run_id}: answered {question.text!r} with "
-                 f"{shown_value(given)!r}; the session's next run with the same input continues "
-                 "it (in Python: wf.resume())")
+    console.line(f"session {args.session!r}, run {run.run_id}: answered "
+                 f"{clip(question.text, 80)!r} with {clip(shown_value(given), 80)!r}; the "
+                 "session's next run with the same input continues it (in Python: wf.resume())")
     return OK
+
+
+def _option(options: list[object], text: str) -> object:
+    """The option TEXT names: the one shown as TEXT (as `wfnb runs` shows it), else the one
+    equal to TEXT read as JSON (``'{"a": 1}'``, ``1``), else TEXT (refused as no option)."""
+    shown = [option for option in options if shown_value(option) == text]
+    if len(shown) == 1:
+        return shown[0]
+    with contextlib.suppress(orjson.JSONDecodeError):
+        value = orjson.loads(text)
+        return next((option for option in options if same_json(option, value)), text)
+    return text
 
 
 def steps(args: argparse.Namespace, storage: WorkflowStorage, console: Console) -> int:

@@ -8,7 +8,6 @@ or an error message is shown as ``\\x1b``, ``\\r``, ``\\u202e`` and never acts o
 from __future__ import annotations
 
 import os
-import re
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -16,38 +15,11 @@ from typing import Any, TextIO
 
 import orjson
 
+from wfnb._format import visible
+
 _STYLES = {"bold": "1", "dim": "2", "red": "31", "green": "32", "yellow": "33", "cyan": "36"}
 
 Cell = str | tuple[str, str | None]  # text, or (text, style name)
-
-# C0 controls (ESC, CR, BEL...), DEL and C1 controls (CSI, OSC...), then the bidi controls that
-# reorder what follows (ALM, LRM/RLM, embeddings and overrides, isolates) and the line and
-# paragraph separators
-_CONTROLS = r"\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069"
-_HIDDEN = re.compile(f"[{_CONTROLS}]")
-_HIDDEN_IN_JSON = re.compile(f"(?!\n)[{_CONTROLS}]")  # a newline there is layout, not text
-
-
-def visible(text: str, *, json: bool = False) -> str:
-    """``text`` with control and bidi characters written as escapes: ``\\x1b``, ``\\u202e``.
-
-    ``json``: ``text`` is JSON, whose newlines are layout (kept) and whose escapes must be
-    ``\\uXXXX``, so it stays valid and means the same. A backslash already in the text is left as
-    it is (``--json`` tells the two apart).
-    """
-    if json:
-        return _HIDDEN_IN_JSON.sub(_json_escape, text)
-    return _HIDDEN.sub(_escape, text)
-
-
-def _escape(match: re.Match[str]) -> str:
-    code = ord(match.group())
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
-
-
-def _json_escape(match: re.Match[str]) -> str:
-    return f"\\u{ord(match.group()):04x}"
-
 
 def dump_json(value: Any) -> str:
     """Indented JSON (dataclasses as objects, times as RFC 3339), without a final newline."""

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol, TypeGuard
 
 from wfnb._events import RunEvent, RunResponse, ToolCall, Usage
-from wfnb._format import clip, noun
+from wfnb._format import clip, noun, visible
 from wfnb.notebook._aside import Aside
 from wfnb.notebook._markdown import escape, piece_html
 from wfnb.notebook._split import BlockSplitter, Joint
@@ -337,7 +337,7 @@ class TextView:
         self._thinking, self._calls = False, []
 
     def _write(self, text: str) -> None:
-        if text:
-            sys.stdout.write(text)
+        if text:  # from a model or a database: escapes written out, never acted on
+            sys.stdout.write(visible(text, layout=True))
             sys.stdout.flush()
             self._ends_with_newline = text.endswith("\n")

@@ -31,6 +31,7 @@ from wfnb.storage._models import (
     StoredSession,
     VersionInfo,
 )
+from wfnb.storage._runs import not_plain_json, recorded_input, same_json
 from wfnb.storage._schema import check_table_name
 from wfnb.storage._sessions import check_session_id
 from wfnb.storage._steps import SCOPES, Scope, ServedCall, StepCall, StepLog, encode_output
@@ -71,7 +72,10 @@ __all__ = [
     "join_parts",
     "merge_or_conflict",
     "normalize_url",
+    "not_plain_json",
     "parts_of",
+    "recorded_input",
+    "same_json",
     "shown_url",
     "sqlite_url",
     "table_families",

@@ -16,6 +16,7 @@ from here.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import time
 from collections.abc import Sequence
@@ -24,7 +25,8 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 
-from wfnb._errors import AnswerRefusedError, RunNotWaitingError
+from wfnb._errors import AnswerRefusedError, RunNotWaitingError, UnstorableStateError
+from wfnb.storage._codec import decode_state, encode_state
 from wfnb.storage._database import Database, Transaction
 from wfnb.storage._models import Answer, Question, RunRecord, listed_time
 from wfnb.storage._process import has_ended, host, process_start
@@ -39,7 +41,8 @@ def record_start(
     session's runs whose process is gone ``abandoned``; all in one transaction.
 
     A waiting run of the session with the same input (or the run ``resuming``, whatever its
-    input) is continued instead: it is taken over and returned, and nothing new is recorded.
+    input), or one given answers that then failed, is continued instead: it is taken over and
+    returned, and nothing new is recorded.
     RunNotWaitingError if the run ``resuming`` does not wait.
     """
     with db.transaction("record the run", session_id, write=True) as tx:
@@ -56,15 +59,21 @@ def record_start(
     return continued
 
 
+#: how a continued run can end short of completing; its answers are not lost: taken over again
+_ANSWERED_AND_STOPPED = ("failed", "interrupted", "abandoned")
+
+
 def _take_waiting(
     tx: Transaction, session_id: str, run_input: str, run_id: str | None
 ) -> RunRecord | None:
     """Take over the newest waiting run with this input (or the run ``run_id``): ``running``
-    again, by this process, its question cleared and its answers kept."""
+    again, by this process, its question cleared and its answers kept. So is the newest run
+    with this input that was given answers and then failed, was interrupted or killed: like
+    completed steps, answers given are not asked for again."""
     r = tx.db.tables.runs
     query = sa.select(r).where(r.c.session_id == session_id)
-    if run_id is None:
-        query = query.where(r.c.status == "waiting", r.c.input == run_input).order_by(
+    if run_id is None:  # the newest run with this input that ended, if it waits or was answered
+        query = query.where(r.c.status != "running", r.c.input == run_input).order_by(
             r.c.started_at.desc()).limit(1)
     else:
         query = query.where(r.c.run_id == run_id)
@@ -72,7 +81,8 @@ def _take_waiting(
     if run_id is not None and (row is None or row.status != "waiting"):
         raise RunNotWaitingError(
             _not_waiting(session_id, run_id, _run(row) if row is not None else None))
-    if row is None:
+    if row is None or not (row.status == "waiting" or (
+            row.status in _ANSWERED_AND_STOPPED and row.answers is not None)):
         return None
     tx.execute(sa.update(r).where(r.c.run_id == row.run_id).values(
         status="running", question=None, error=None, ended_at=None, **_owner()))
@@ -86,7 +96,8 @@ def _owner() -> dict[str, Any]:
 
 
 def answer(
-    db: Database, session_id: str, given: Any, *, run_id: str | None, by: str
+    db: Database, session_id: str, given: Any, *, run_id: str | None, by: str,
+    question_key: str | None = None,
 ) -> RunRecord:
     """Record ``given`` as the answer to the question a run waits for (the session's newest
     waiting run, without ``run_id``); returns the run as it is now.
@@ -106,6 +117,11 @@ def answer(
         if run is None or run.status != "waiting" or run.question is None:
             raise RunNotWaitingError(_not_waiting(session_id, run_id, run))
         question = run.question
+        if question_key is not None and question_key != question.key:
+            raise AnswerRefusedError(
+                f"session {session_id!r}, run {run.run_id}: that answer was for an earlier "
+                f"question; the run now asks {question.text!r}: answer that one"
+            )
         taken = next((done for done in run.answers if done.key == question.key), None)
         if taken is not None:
             raise AnswerRefusedError(
@@ -113,8 +129,9 @@ def answer(
                 f"already ({taken.answer!r}, by {taken.by}); continue the run to use it",
                 answered_already=True,
             )
-        if question.options is not None and given not in question.options:
-            shown = ", ".join(repr(option) for option in question.options)
+        if question.options is not None and not any(
+                same_json(given, option) for option in question.options):
+            shown = ", ".join(orjson.dumps(option).decode() for option in question.options)
             raise AnswerRefusedError(
                 f"session {session_id!r}, run {run.run_id}: {given!r} is not an answer to "
                 f"{question.text!r}; answer one of {shown}"
@@ -123,6 +140,35 @@ def answer(
         tx.execute(sa.update(r).where(r.c.run_id == run.run_id).values(
             answers=_json([done.document() for done in answers])))
     return dataclasses.replace(run, answers=answers)
+
+
+def not_plain_json(value: Any, where: str = "") -> str | None:
+    """Why ``value`` is not plain JSON (text, a number, a boolean, null, a list, an object with
+    text keys), naming where; None if it is. Questions and answers are stored as plain JSON,
+    so anything else would come back as something else (a tuple as a list, a date as text)."""
+    if value is None or isinstance(value, (str, bool, int)):
+        return None
+    if isinstance(value, float):
+        return None if math.isfinite(value) else f"{where or 'the value'} is {value!r}"
+    if isinstance(value, list):
+        return next((reason for index, item in enumerate(value)
+                     if (reason := not_plain_json(item, f"{where}[{index}]")) is not None), None)
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                return f"{where or 'the value'} has a key {key!r} that is not text"
+            reason = not_plain_json(item, f"{where}[{key!r}]")
+            if reason is not None:
+                return reason
+        return None
+    return (f"{where or 'the value'} is of type {type(value).__name__}, not plain JSON (text, "
+            "numbers, booleans, null, lists, objects)")
+
+
+def same_json(one: Any, other: Any) -> bool:
+    """Equal as JSON: ``1`` is not ``True`` nor ``1.0``, key order does not matter."""
+    return orjson.dumps(one, option=orjson.OPT_SORT_KEYS) == orjson.dumps(
+        other, option=orjson.OPT_SORT_KEYS)
 
 
 def _not_waiting(session_id: str, run_id: str | None, run: RunRecord | None) -> str:
@@ -249,9 +295,27 @@ def _recorded(text: str | None, what: str, damage: list[str]) -> Any:
         return None
 
 
+UNSTORABLE = "$unstorable"  # the key an input some value of which JSON cannot hold is kept under
+
+
 def describe(value: Any) -> str:
-    """A run's input as JSON text; values JSON cannot hold are recorded by their repr."""
+    """A run's input as JSON text: encoded as session_state is (dates, tuples, Decimals... tagged,
+    so ``recorded_input`` gives them back exactly); an input with a value the codec refuses is
+    kept for people only, by repr, as ``{"$unstorable": ...}``."""
     try:
-        return orjson.dumps(value, default=repr).decode()
+        return encode_state(value, root="the run's input").document.decode()
+    except (UnstorableStateError, TypeError):
+        pass
+    try:
+        shown = orjson.dumps(value, default=repr).decode()
     except TypeError:  # a cycle, an int beyond 64 bits, a lone surrogate: the whole repr, then
-        return orjson.dumps(repr(value).encode(errors="backslashreplace").decode()).decode()
+        shown = orjson.dumps(repr(value).encode(errors="backslashreplace").decode()).decode()
+    return f'{{"{UNSTORABLE}":{shown}}}'
+
+
+def recorded_input(run: RunRecord) -> dict[str, Any] | None:
+    """The arguments a run was called with, exactly as given, if its record keeps them so
+    (None: it holds a value JSON cannot, kept by repr only)."""
+    if not isinstance(run.input, dict) or UNSTORABLE in run.input:
+        return None
+    return decode_state(orjson.dumps(run.input))

@@ -23,9 +23,9 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from wfnb._errors import AnswerRefusedError, UnstorableStateError
+from wfnb._errors import AnswerRefusedError
 from wfnb.storage import _fork, _frame, _history, _listing, _runs, _transfer, _watch
-from wfnb.storage._codec import EncodedState, encode_state
+from wfnb.storage._codec import EncodedState
 from wfnb.storage._database import Database
 from wfnb.storage._engine import normalize_url
 from wfnb.storage._models import (
@@ -258,23 +258,23 @@ class WorkflowStorage:
         return _runs.waiting(self._database, check_session_id(session_id))
 
     def answer(
-        self, session_id: str, answer: Any, *, run_id: str | None = None, by: str | None = None
+        self, session_id: str, answer: Any, *, run_id: str | None = None, by: str | None = None,
+        question_key: str | None = None,
     ) -> RunRecord:
         """Record ``answer`` to the question the run waits for (the session's newest waiting
         run, without ``run_id``): the next run of the session with that run's input continues
         it and is given the answer. ``by`` says who answered (default: this user).
 
         Raises RunNotWaitingError when the run waits for nothing, AnswerRefusedError when the
-        answer is not one of the options or the question was answered already.
+        answer is not one of the options (compared as JSON), the question was answered already,
+        the run now asks another question than ``question_key`` (a Question's ``key``), or the
+        answer is not plain JSON (text, numbers, booleans, null, lists, objects).
         """
-        try:
-            encode_state({"answer": answer})
-        except UnstorableStateError as refused:
-            raise AnswerRefusedError(
-                f"session {session_id!r}: the answer cannot be stored: {refused.reason}"
-            ) from None
+        reason = _runs.not_plain_json(answer, "the answer")
+        if reason is not None:
+            raise AnswerRefusedError(f"session {session_id!r}: {reason}; nothing was recorded")
         return _runs.answer(self._database, check_session_id(session_id), answer,
-                            run_id=run_id, by=by or current_user())
+                            run_id=run_id, by=by or current_user(), question_key=question_key)
 
     def runs(self, session_id: str, *, limit: int | None = None) -> list[RunRecord]:
         """The session's runs, newest first."""
