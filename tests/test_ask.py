@@ -22,6 +22,7 @@ from tests.test_cli import Run, run_wfnb
 from tests.test_steps import CALLS, no_calls  # noqa: F401 (CALLS cleared around each test)
 from wfnb import (
     AnswerRefusedError,
+    NestedQuestionError,
     RunEvent,
     RunNotWaitingError,
     Workflow,
@@ -590,3 +591,21 @@ def test_wfnb_answer_names_what_is_wrong_and_reads_json_options(
     assert Dicts(session_id="d", storage=storage).run().content == {"a": 1}
     done = cli("answer", "d", "x", "--run", run_id)
     assert done.returncode == 3 and "it is completed, not waiting" in done.stderr
+
+
+def test_a_question_of_a_nested_run_stops_the_outer_run(storage: WorkflowStorage) -> None:
+    class Inner(Workflow):
+        def run(self, topic: str) -> Any:
+            return f"{topic}: {self.ask('inner q?')}"
+
+    class Outer(Workflow):
+        def run(self) -> Any:
+            yield "before "
+            yield Inner(session_id="inner", storage=storage).run("t")
+
+    with pytest.raises(NestedQuestionError, match=r"'Inner' .* asked 'inner q\?' inside"):
+        list(Outer(session_id="outer", storage=storage).run())
+    assert storage.runs("outer")[0].status == "failed"
+    storage.answer("inner", "yes")
+    assert [r.content for r in Outer(session_id="outer", storage=storage).run()] == [
+        "before ", "t: yes"]

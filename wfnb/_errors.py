@@ -17,6 +17,7 @@
     ├── WorkflowBusyError       a second run started on an instance that is still running one
     ├── RunNotWaitingError      answered or resumed a run that waits for nothing (a RuntimeError)
     ├── AnswerRefusedError      an answer not among the options, or a second one   (a ValueError)
+    ├── NestedQuestionError     a run handed on another run's question: answer that run first
     ├── UnknownChunkError       a streamed chunk of a type no chunk adapter knows  (a TypeError)
     ├── ModelStreamError        a model's stream reported an error event        (a RuntimeError)
     └── WorkflowRunError        a run shown in a notebook cell failed; short message, cause chained
@@ -185,6 +186,24 @@ class AnswerRefusedError(WfnbError, ValueError):
     def __init__(self, message: str, *, answered_already: bool = False) -> None:
         super().__init__(message)
         self.answered_already = answered_already
+
+
+class NestedQuestionError(WfnbError, RuntimeError):
+    """A run yielded (or returned) the RunPaused response of another workflow's run that it
+    called: that question waits on the inner run, and would be lost as the outer run's
+    output. So the outer run stops here; answer the inner run and run the outer again (its
+    completed steps are served, and the inner run, called with the same input, goes on)."""
+
+    def __init__(self, paused: object, outer: str | None) -> None:
+        question = getattr(getattr(paused, "question", None), "text", "?")
+        inner = getattr(paused, "workflow_name", None)
+        session = getattr(paused, "session_id", None)
+        super().__init__(
+            f"workflow {inner!r} (session {session!r}) asked {question!r} inside a run of "
+            f"{outer!r}: answer it (resume, or `wfnb answer {session} ...`), then run {outer!r} "
+            "again"
+        )
+        self.paused = paused
 
 
 class WaitingForAnswer(BaseException):

@@ -44,6 +44,7 @@ from typing import Any, TypeVar
 from wfnb._chunks import Collector
 from wfnb._errors import (
     AnswerRefusedError,
+    NestedQuestionError,
     RunNotWaitingError,
     StorageError,
     UnknownChunkError,
@@ -432,6 +433,8 @@ class _Run:
         """
         wf = self.workflow
         if isinstance(item, RunResponse):
+            if item.event == RunEvent.run_paused.value and item.question is not self.question:
+                raise NestedQuestionError(item, wf.name)
             response = item
             self.collected.take(item)
         else:
