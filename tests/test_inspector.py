@@ -458,7 +458,8 @@ def test_runs_tab_shows_status_timings_output_and_error(
     runs = inspector.view.runs_html.value
     assert runs.index("failed") < runs.index("completed")  # newest first
     assert "cannot greet Bob" in runs and "Hello Ada" in runs and " ms</td>" in runs
-    assert "{&quot;name&quot;:&quot;Ada&quot;}" in runs
+    # the input as the run bound it, defaults included (run("Ada") is run("Ada", fail=False))
+    assert "{&quot;name&quot;:&quot;Ada&quot;,&quot;fail&quot;:false}" in runs
     assert "<th>tokens</th>" in runs and ">12 in / 30 out</td>" in runs
 
 

@@ -295,27 +295,42 @@ def _recorded(text: str | None, what: str, damage: list[str]) -> Any:
         return None
 
 
-UNSTORABLE = "$unstorable"  # the key an input some value of which JSON cannot hold is kept under
+UNSTORABLE = "$unstorable"  # lists the arguments of an input that were kept by repr only
 
 
 def describe(value: Any) -> str:
-    """A run's input as JSON text: encoded as session_state is (dates, tuples, Decimals... tagged,
-    so ``recorded_input`` gives them back exactly); an input with a value the codec refuses is
-    kept for people only, by repr, as ``{"$unstorable": ...}``."""
+    """A run's input as JSON text, encoded as session_state is (dates, tuples, Decimals...
+    tagged, so ``recorded_input`` gives them back exactly). Arguments the codec refuses (a
+    client object) are kept for people by their repr, and named under ``"$unstorable"``."""
     try:
         return encode_state(value, root="the run's input").document.decode()
     except (UnstorableStateError, TypeError):
         pass
+    if not isinstance(value, dict) or not all(isinstance(key, str) for key in value):
+        return _shown(value)
+    kept: dict[str, Any] = {}
+    for name, argument in value.items():
+        try:
+            kept[name] = orjson.loads(encode_state({name: argument}).document)[name]
+        except (UnstorableStateError, TypeError):
+            kept[name] = repr(argument)
+            kept.setdefault(UNSTORABLE, []).append(name)
+    if UNSTORABLE in kept:  # after the arguments, whatever order they were refused in
+        kept[UNSTORABLE] = kept.pop(UNSTORABLE)
+    return _shown(kept)
+
+
+def _shown(value: Any) -> str:
+    """JSON for people: values JSON cannot hold by their repr."""
     try:
-        shown = orjson.dumps(value, default=repr).decode()
+        return orjson.dumps(value, default=repr).decode()
     except TypeError:  # a cycle, an int beyond 64 bits, a lone surrogate: the whole repr, then
-        shown = orjson.dumps(repr(value).encode(errors="backslashreplace").decode()).decode()
-    return f'{{"{UNSTORABLE}":{shown}}}'
+        return orjson.dumps(repr(value).encode(errors="backslashreplace").decode()).decode()
 
 
 def recorded_input(run: RunRecord) -> dict[str, Any] | None:
     """The arguments a run was called with, exactly as given, if its record keeps them so
-    (None: it holds a value JSON cannot, kept by repr only)."""
+    (None: some were kept by repr only, as ``"$unstorable"`` names)."""
     if not isinstance(run.input, dict) or UNSTORABLE in run.input:
         return None
     return decode_state(orjson.dumps(run.input))
