@@ -30,6 +30,7 @@ from wfnb.storage._codec import decode_state, encode_state
 from wfnb.storage._database import Database, Transaction
 from wfnb.storage._models import Answer, Question, RunRecord, listed_time
 from wfnb.storage._process import has_ended, host, process_start
+from wfnb.storage._schema import asked
 from wfnb.storage._steps import ServedCall, insert_served
 
 
@@ -72,8 +73,8 @@ def _take_waiting(
     completed steps, answers given are not asked for again."""
     r = tx.db.tables.runs
     query = sa.select(r).where(r.c.session_id == session_id)
-    if run_id is None:  # the newest run with this input that ended, if it waits or was answered
-        query = query.where(r.c.status != "running", r.c.input == run_input).order_by(
+    if run_id is None:  # the newest run with this input a question touched (an index lookup)
+        query = query.where(asked(r), r.c.status != "running", r.c.input == run_input).order_by(
             r.c.started_at.desc()).limit(1)
     else:
         query = query.where(r.c.run_id == run_id)
@@ -82,7 +83,7 @@ def _take_waiting(
         raise RunNotWaitingError(
             _not_waiting(session_id, run_id, _run(row) if row is not None else None))
     if row is None or not (row.status == "waiting" or (
-            row.status in _ANSWERED_AND_STOPPED and row.answers is not None)):
+            row.status in _ANSWERED_AND_STOPPED and _latest(tx, row))):
         return None
     tx.execute(sa.update(r).where(r.c.run_id == row.run_id).values(
         status="running", question=None, error=None, ended_at=None, **_owner()))
@@ -93,6 +94,16 @@ def _owner() -> dict[str, Any]:
     """The columns saying which process runs a run: this one."""
     pid = os.getpid()
     return {"host": host(), "pid": pid, "process_start": process_start(pid)}
+
+
+def _latest(tx: Transaction, row: sa.Row[Any]) -> bool:
+    """Whether no run with the same input started after this one (a stopped run's answers are
+    taken over only by the next run with its input, never past a later one)."""
+    r = tx.db.tables.runs
+    later = sa.select(r.c.run_id).where(
+        r.c.session_id == row.session_id, r.c.input == row.input,
+        r.c.started_at > row.started_at).limit(1)
+    return tx.execute(later).first() is None
 
 
 def answer(
@@ -110,7 +121,8 @@ def answer(
     if run_id is not None:
         query = query.where(r.c.run_id == run_id)
     else:
-        query = query.where(r.c.status == "waiting").order_by(r.c.started_at.desc()).limit(1)
+        query = query.where(asked(r), r.c.status == "waiting").order_by(
+            r.c.started_at.desc()).limit(1)
     with db.transaction("record an answer", session_id, write=True) as tx:
         row = tx.execute(query.with_for_update()).first()
         run = _run(row) if row is not None else None
@@ -183,7 +195,7 @@ def _not_waiting(session_id: str, run_id: str | None, run: RunRecord | None) -> 
 def waiting(db: Database, session_id: str) -> list[RunRecord]:
     """The session's runs waiting for an answer, newest first."""
     r = db.tables.runs
-    query = (sa.select(r).where(r.c.session_id == session_id, r.c.status == "waiting")
+    query = (sa.select(r).where(r.c.session_id == session_id, asked(r), r.c.status == "waiting")
              .order_by(r.c.started_at.desc()))
     with db.transaction("read waiting runs", session_id) as tx:
         return [_run(row) for row in tx.execute(query)]

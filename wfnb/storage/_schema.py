@@ -59,6 +59,12 @@ def check_table_name(name: object) -> str:
     return name
 
 
+def asked(runs: sa.Table) -> sa.ColumnElement[bool]:
+    """The runs a question touched: waiting for an answer, or given answers (the predicate of
+    their partial index; a query names it as is, so both databases use the index)."""
+    return sa.or_(runs.c.status == "waiting", runs.c.answers.is_not(None))
+
+
 @dataclass(frozen=True)
 class Tables:
     """SQLAlchemy Core tables for one table_name family."""
@@ -122,8 +128,11 @@ class Tables:
             sa.Column("question", sa.Text, nullable=True),
             sa.Column("answers", sa.Text, nullable=True),
             sa.Index(f"ix_{name}_runs_session", "session_id", "started_at"),
-            sa.Index(f"ix_{name}_runs_status", "session_id", "status"),  # schema 8
         )
+        # schema 8: the runs a question touched (waiting, or given answers), so that starting
+        # a run finds one to continue without walking the session's other runs
+        sa.Index(f"ix_{name}_runs_asked", runs.c.session_id, runs.c.started_at,
+                 sqlite_where=asked(runs), postgresql_where=asked(runs))
         meta = sa.Table(
             f"{name}_meta", metadata,
             sa.Column("key", sa.Text, primary_key=True),
@@ -203,7 +212,7 @@ def _add_run_questions_v8(conn: sa.Connection, tables: Tables) -> None:
     finds a session's waiting runs without walking all its runs."""
     _add_columns(conn, tables.runs, {"question": "TEXT", "answers": "TEXT"})
     for index in tables.runs.indexes:
-        if index.name == f"ix_{tables.name}_runs_status":
+        if index.name == f"ix_{tables.name}_runs_asked":
             index.create(conn, checkfirst=True)
 
 
