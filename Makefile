@@ -1,6 +1,7 @@
 # make demo: set up .venv and execute the blog-post tutorial notebook on the embedded SQLite default.
-# make test: set up .venv and run ruff, mypy, the test suite, the notebooks under nbval and the
-#            browser tests (tests/e2e) when chromium is on PATH (what CI runs).
+# make test: set up .venv and run ruff, mypy, the test suite (on two cores; then, by itself, the
+#            test that stops the PostgreSQL server), the notebooks under nbval and the browser
+#            tests (tests/e2e) when chromium is on PATH (what CI runs).
 # make check: while developing, lint and the fast tests (no reliability suite, no kernels, no
 #            PostgreSQL, property tests at 20 examples) in under a minute.
 # make lab:  open JupyterLab on notebooks/.  make notebooks: refresh the notebooks' saved outputs.
@@ -26,7 +27,8 @@ lint: $(INSTALLED)
 	$(BIN)/mypy
 
 test: lint
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 -m "not alone"
+	$(BIN)/pytest -m alone
 	$(BIN)/pytest --nbval --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg \
 		-p no:cacheprovider notebooks/
 	@if command -v chromium >/dev/null 2>&1; then $(MAKE) --no-print-directory e2e; else \

@@ -306,6 +306,7 @@ def test_postgres_lock_waits_are_bounded_by_busy_timeout_by_default(table_name: 
 
 
 @pytest.mark.postgres
+@pytest.mark.alone
 def test_postgres_server_stopped_and_restarted(
     postgres_alone: None, pg_storage: tuple[WorkflowStorage, str]
 ) -> None:
