@@ -46,14 +46,15 @@ def record_start(
     returned, and nothing new is recorded.
     RunNotWaitingError if the run ``resuming`` does not wait.
     """
+    recorded = describe(run_input)  # encoded once: it finds the run to continue, or is stored
     with db.transaction("record the run", session_id, write=True) as tx:
         _abandon(tx, _ended_runs(tx, session_id))
-        continued = _take_waiting(tx, session_id, describe(run_input), resuming)
+        continued = _take_waiting(tx, session_id, recorded, resuming)
         if continued is None:
             tx.execute(
                 sa.insert(db.tables.runs).values(
                     run_id=run_id, session_id=session_id, workflow_name=workflow_name,
-                    status="running", input=describe(run_input), started_at=time.time(),
+                    status="running", input=recorded, started_at=time.time(),
                     **_owner(),
                 )
             )
